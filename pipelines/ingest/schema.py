@@ -1,0 +1,84 @@
+"""The unified message table: one row per message, whatever export it came from.
+
+Every format parser produces `Message` records (or `Dropped` records saying why an input row
+could not become a message); `ingest` resolves speakers, removes duplicates and writes the table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from datetime import datetime
+from enum import StrEnum
+
+
+class Kind(StrEnum):
+    TEXT = "text"
+    IMAGE = "image"
+    VOICE = "voice"
+    VIDEO = "video"
+    STICKER = "sticker"
+    LINK = "link"
+    FILE = "file"
+    QUOTE = "quote"  # a reply quoting an earlier message; `text` is the reply, `quote_of` the quoted text
+    LOCATION = "location"
+    TRANSFER = "transfer"
+    RED_PACKET = "red_packet"
+    SYSTEM = "system"
+    RECALL = "recall"
+    CALL = "call"
+    OTHER = "other"
+
+
+@dataclass(slots=True)
+class Message:
+    """One message as read from one source row, before cross-file speaker resolution."""
+
+    source_file: str  # path relative to the raw chats folder
+    source_format: str  # parser name, e.g. "memotrace_csv"
+    source_row: int  # 1-based row/record number inside the source file (for error messages)
+    chat_id: str  # wxid / chatroom id where the format has it, else the chat's display name
+    chat_name: str
+    is_group: bool
+    ts: datetime  # timezone-aware
+    sender_id: str  # wxid where known, else "" (resolved later from names)
+    sender_name: str  # the name the export shows for the sender ("" if none)
+    is_self: bool  # sent by the exporting account
+    kind: Kind
+    text: str  # message text; for non-text kinds a short human description (link title, file name…)
+    msg_id: str = ""  # server id (MsgSvrID) when the format has one; ingest derives a stable id otherwise
+    quote_of: str = ""  # quoted message text, for kind=QUOTE
+    quote_sender: str = ""  # name or wxid of the quoted message's sender, for kind=QUOTE
+    media_ref: str = ""  # media path or md5 as given by the export
+    extra: dict = field(default_factory=dict)  # parser-specific notes, not written to the table
+
+
+@dataclass(slots=True)
+class Dropped:
+    """An input row that could not become a message, and why (goes to report.json)."""
+
+    source_file: str
+    source_row: int
+    reason: str  # short machine-friendly reason, e.g. "unparseable_time", "empty_row"
+    detail: str = ""  # human detail; never raw message content
+
+
+# Column order of messages.parquet. `is_target` is added by `anonymize`.
+COLUMNS = [
+    "source_file",
+    "source_format",
+    "source_row",
+    "chat_id",
+    "chat_name",
+    "is_group",
+    "msg_id",
+    "ts",
+    "sender_id",
+    "sender_name",
+    "is_self",
+    "kind",
+    "text",
+    "quote_of",
+    "quote_sender",
+    "media_ref",
+]
+assert set(COLUMNS) <= {f.name for f in fields(Message)}
