@@ -1,0 +1,232 @@
+"""Stage `sft_data`: anonymized messages -> Alpaca (and ShareGPT) persona training data.
+
+    python -m pipelines.sft_data paths.data=DIR [sft_data.window=8 ...]
+
+Each example is "the last N messages of a conversation -> the persona's next reply", rendered by
+`runtime.prompt` (the same code the runtime uses). Conversations are split into sessions at long
+silences; validation takes each chat's latest sessions, so no window spans the split.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections import Counter
+from dataclasses import dataclass, field
+
+import pandas as pd
+from omegaconf import DictConfig
+
+from runtime.prompt import TARGET, Turn, format_window, renumber_placeholders
+
+TEXT_KINDS = {"text", "quote", "link", "file"}
+
+
+@dataclass
+class SftData:
+    train: list[dict]
+    val: list[dict]
+    sharegpt_train: list[dict]
+    sharegpt_val: list[dict]
+    stats: dict = field(default_factory=dict)
+
+
+@dataclass
+class _Msg:
+    session: int
+    ts: pd.Timestamp
+    turn: Turn
+    is_target: bool
+
+
+def sessions(chat: pd.DataFrame, gap_minutes: float) -> pd.Series:
+    """Session number per message: a new session starts after a silence longer than the gap."""
+    gaps = chat["ts"].diff() > pd.Timedelta(minutes=gap_minutes)
+    return gaps.cumsum()
+
+
+def merge_persona_runs(msgs: list[_Msg], gap_s: float) -> list[_Msg]:
+    """Join the persona's back-to-back text messages (same session, close in time) into one turn."""
+    out: list[_Msg] = []
+    for m in msgs:
+        prev = out[-1] if out else None
+        if (
+            prev is not None
+            and m.is_target
+            and prev.is_target
+            and prev.session == m.session
+            and m.turn.kind in TEXT_KINDS
+            and prev.turn.kind in TEXT_KINDS
+            and (m.ts - prev.ts).total_seconds() <= gap_s
+        ):
+            t = prev.turn
+            merged = Turn(
+                t.speaker,
+                "quote" if t.kind == "quote" else "text",
+                f"{t.text}\n{m.turn.text}",
+                t.quote_of,
+                t.quote_speaker,
+            )
+            out[-1] = _Msg(prev.session, m.ts, merged, True)
+        else:
+            out.append(m)
+    return out
+
+
+_NORMALISE_RE = re.compile(r"[\W\d_]+", re.UNICODE)
+
+
+def near_key(window: str, reply: str) -> str:
+    text = unicodedata.normalize("NFKC", f"{window}\x00{reply}").lower()
+    return _NORMALISE_RE.sub("", text)
+
+
+def reply_text(turn: Turn) -> str:
+    """The training target: the persona's words (a quote's reply text, a link's title is not hers)."""
+    return turn.text.strip() if turn.kind in ("text", "quote") else ""
+
+
+def run(cfg: DictConfig, messages: pd.DataFrame) -> SftData:
+    """Build train/val examples from the anonymized message table (columns: chat, ts, speaker,
+    is_target, kind, text, quote_of, quote_speaker)."""
+    c = cfg.sft_data
+    drops: Counter[str] = Counter()
+    dropped_kinds = set(c.context_kinds_dropped)
+    examples: dict[str, list[dict]] = {"train": [], "val": []}
+    sharegpt: dict[str, list[dict]] = {"train": [], "val": []}
+    seen_exact: set[tuple[str, str]] = set()
+    seen_near: set[str] = set()
+    n_sessions = {"train": 0, "val": 0}
+
+    df = messages[~messages["kind"].isin(dropped_kinds)].sort_values(["chat", "ts"], kind="stable")
+    for _chat, chat in df.groupby("chat", sort=True):
+        session_ids = sessions(chat, c.session_gap_minutes).to_numpy()
+        starts = chat.groupby(session_ids)["ts"].min().sort_values()
+        n_val = round(len(starts) * c.val_fraction) if len(starts) > 1 else 0
+        val_sessions = set(starts.index[len(starts) - n_val :]) if n_val else set()
+        split_of = {s: ("val" if s in val_sessions else "train") for s in starts.index}
+        for split in ("train", "val"):
+            n_sessions[split] += sum(1 for s in starts.index if split_of[s] == split)
+
+        msgs = [
+            _Msg(int(s), ts, Turn(sp, k, t or "", q or "", qs or ""), bool(tg))
+            for s, ts, sp, k, t, q, qs, tg in zip(
+                session_ids,
+                chat["ts"],
+                chat["speaker"],
+                chat["kind"],
+                chat["text"],
+                chat["quote_of"],
+                chat["quote_speaker"],
+                chat["is_target"],
+                strict=True,
+            )
+        ]
+        if c.merge_consecutive:
+            msgs = merge_persona_runs(msgs, c.merge_gap_seconds)
+
+        by_session: dict[int, list[_Msg]] = {}
+        for m in msgs:
+            by_session.setdefault(m.session, []).append(m)
+        for session, session_msgs in by_session.items():
+            split = split_of[session]
+            if c.sharegpt:
+                conv = sharegpt_conversation(cfg, session_msgs)
+                if conv is not None:
+                    sharegpt[split].append(conv)
+            for i, m in enumerate(session_msgs):
+                if not m.is_target:
+                    continue
+                context = [x.turn for x in session_msgs[max(0, i - c.window) : i]]
+                reason = _reject(c, m.turn, context)
+                if reason:
+                    drops[reason] += 1
+                    continue
+                if c.placeholders == "per_window":
+                    context = renumber_placeholders(context)
+                window = format_window(context)
+                reply = reply_text(m.turn)
+                if (window, reply) in seen_exact:
+                    drops["duplicate"] += 1
+                    continue
+                seen_exact.add((window, reply))
+                if c.near_duplicate:
+                    key = near_key(window, reply)
+                    if key in seen_near:
+                        drops["near_duplicate"] += 1
+                        continue
+                    seen_near.add(key)
+                examples[split].append({"instruction": c.instruction, "input": window, "output": reply})
+
+    stats = _stats(messages, examples, n_sessions, drops)
+    return SftData(examples["train"], examples["val"], sharegpt["train"], sharegpt["val"], stats)
+
+
+def _reject(c: DictConfig, reply: Turn, context: list[Turn]) -> str | None:
+    """Why this persona turn is not a useful training target, or None."""
+    if len(context) < c.min_context:
+        return "too_little_context"
+    text = reply_text(reply)
+    if not text:
+        return "non_text_reply" if c.reply.non_text_only == "drop" else None
+    if len(text) < c.reply.min_chars:
+        return "reply_too_short"
+    if len(text) > c.reply.max_chars:
+        return "reply_too_long"
+    return None
+
+
+def sharegpt_conversation(cfg: DictConfig, session: list[_Msg]) -> dict | None:
+    """One session as alternating human (everyone else's lines) / gpt (persona) turns."""
+    turns: list[dict] = []
+    pending: list[Turn] = []
+    for m in session:
+        if m.is_target and reply_text(m.turn):
+            if pending:
+                lines = (
+                    renumber_placeholders(pending) if cfg.sft_data.placeholders == "per_window" else pending
+                )
+                turns.append({"from": "human", "value": format_window(lines)})
+                pending = []
+            if turns:  # a conversation must open with a human turn
+                turns.append({"from": "gpt", "value": reply_text(m.turn)})
+        elif not m.is_target:
+            pending.append(m.turn)
+    if len(turns) < 2:
+        return None
+    return {"system": cfg.sft_data.instruction, "conversations": turns}
+
+
+def _stats(messages: pd.DataFrame, examples: dict, n_sessions: dict, drops: Counter) -> dict:
+    def lengths(rows: list[dict], key: str) -> dict:
+        s = pd.Series([len(r[key]) for r in rows], dtype="float64")
+        return {
+            "mean": round(float(s.mean()), 1) if len(s) else 0.0,
+            "median": float(s.median()) if len(s) else 0.0,
+        }
+
+    all_rows = examples["train"] + examples["val"]
+    return {
+        "messages": len(messages),
+        "persona_messages": int(messages["is_target"].sum()),
+        "sessions_train": n_sessions["train"],
+        "sessions_val": n_sessions["val"],
+        "examples_train": len(examples["train"]),
+        "examples_val": len(examples["val"]),
+        "dropped": {reason: drops.get(reason, 0) for reason in sorted(set(drops) | DROP_REASONS)},
+        "reply_chars": lengths(all_rows, "output"),
+        "window_lines_mean": round(
+            sum(r["input"].count("\n") + 1 for r in all_rows) / max(len(all_rows), 1), 2
+        ),
+        "persona_placeholder": TARGET,
+    }
+
+
+DROP_REASONS = {
+    "too_little_context",
+    "non_text_reply",
+    "reply_too_short",
+    "reply_too_long",
+    "duplicate",
+    "near_duplicate",
+}

@@ -1,0 +1,1 @@
+"""Windows-side runtime: loads a bundle and chats or calls. Light dependencies only."""

@@ -1,0 +1,50 @@
+"""conf/ is the source of truth; params.yaml is DVC's resolved, stamped copy of it."""
+
+from __future__ import annotations
+
+import pytest
+
+from pipelines import config, stage
+
+CONF = {"sft_data": {"window": 12}, "ingest": {"timezone": "Asia/Shanghai"}}
+
+
+def test_first_sync_writes_the_composed_conf_with_its_stamp():
+    params = config.run(CONF, current=None)
+    assert params == {config.STAMP: config.conf_hash(CONF), **CONF}
+
+
+def test_params_in_sync_with_conf_are_kept_including_hand_or_S_edits():
+    current = {config.STAMP: config.conf_hash(CONF), "sft_data": {"window": 7}, "ingest": CONF["ingest"]}
+    assert config.run(CONF, current) is current
+
+
+def test_an_edit_to_conf_replaces_stale_params():
+    stale = config.run({"sft_data": {"window": 12}}, None)
+    edited = {"sft_data": {"window": 8}}
+    assert config.run(edited, stale) == {config.STAMP: config.conf_hash(edited), **edited}
+
+
+def test_params_freshly_composed_by_dvc_exp_run_keep_their_override_values():
+    composed_with_override = {"sft_data": {"window": 5}, "ingest": CONF["ingest"]}  # no stamp
+    params = config.run(CONF, composed_with_override)
+    assert params["sft_data"]["window"] == 5
+    assert params[config.STAMP] == config.conf_hash(CONF)
+
+
+def test_committed_params_yaml_is_in_sync_with_conf(monkeypatch):
+    monkeypatch.chdir(stage.CONF_DIR.parent)
+    config.main(["--check"])
+
+
+def test_every_stage_group_composes_and_paths_reroot(tmp_path):
+    cfg = config.composed_conf([f"paths.data={tmp_path}"])
+    for group in ("demo_data", "ingest", "anonymize", "sft_data"):
+        for key, value in cfg[group].items():
+            if key in ("input", "output", "mapping"):
+                assert value.startswith(str(tmp_path)), f"{group}.{key} ignores paths.data: {value}"
+
+
+def test_stages_refuse_to_run_without_consent():
+    with pytest.raises(stage.StageError, match=r"subject\.consent\.date"):
+        stage.load_config("ingest", ["subject.consent.date=null"])
