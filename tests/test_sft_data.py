@@ -99,18 +99,18 @@ def test_exact_and_near_duplicate_examples_are_dropped(make_cfg):
 def test_validation_is_the_latest_sessions_of_each_chat(make_cfg):
     cfg = make_cfg("sft_data.val_fraction=0.25", "sft_data.session_gap_minutes=30")
 
-    def chat(name: str) -> pd.DataFrame:
+    def chat(name: str, who: str) -> pd.DataFrame:
         rows = []
         for s in range(8):
             rows += [
                 (s * 100, "<U1>", f"question {WORDS[s]}"),
-                (s * 100 + 1, "<TARGET>", f"{name} {WORDS[s]}"),
+                (s * 100 + 1, "<TARGET>", f"{who} {WORDS[s]}"),
             ]
         return table(rows, name)
 
-    data = run(cfg, pd.concat([chat("C1"), chat("C2")]))
-    assert [e["output"] for e in data.val] == ["C1 grape", "C1 hazel", "C2 grape", "C2 hazel"]
-    assert {e["output"] for e in data.train} == {f"{c} {w}" for c in ("C1", "C2") for w in WORDS[:6]}
+    data = run(cfg, pd.concat([chat("C1", "mom"), chat("C2", "dad")]))
+    assert [e["output"] for e in data.val] == ["mom grape", "mom hazel", "dad grape", "dad hazel"]
+    assert {e["output"] for e in data.train} == {f"{c} {w}" for c in ("mom", "dad") for w in WORDS[:6]}
 
 
 def test_sharegpt_conversations_alternate_and_open_with_a_human_turn(make_cfg):
