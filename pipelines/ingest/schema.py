@@ -6,9 +6,13 @@ could not become a message); `ingest` resolves speakers, removes duplicates and 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
-from datetime import datetime
+from datetime import datetime, tzinfo
 from enum import StrEnum
+from operator import attrgetter
+
+import pandas as pd
 
 
 class Kind(StrEnum):
@@ -82,3 +86,41 @@ COLUMNS = [
     "media_ref",
 ]
 assert set(COLUMNS) <= {f.name for f in fields(Message)}
+
+
+_BOOL_COLUMNS = ("is_group", "is_self")
+_TEXT_COLUMNS = [c for c in COLUMNS if c not in (*_BOOL_COLUMNS, "ts", "source_row")]
+
+
+def message_frame(n: int, tz: tzinfo, **columns) -> pd.DataFrame:
+    """The message table in COLUMNS order from column arrays (scalars are repeated for all `n`
+    rows). `ts` must be timezone-aware; it is shown in `tz` (instants are kept)."""
+    missing = set(COLUMNS) - set(columns)
+    if missing:
+        raise ValueError(f"message_frame: missing columns {sorted(missing)}")
+    out = {}
+    for name in COLUMNS:
+        value = columns[name]
+        if name == "ts":
+            out[name] = pd.DatetimeIndex(pd.to_datetime(value, utc=True)).tz_convert(tz).as_unit("us")
+        elif isinstance(value, pd.Series):
+            out[name] = value.reset_index(drop=True)
+        elif isinstance(value, bool | int | str):
+            out[name] = [value] * n
+        else:
+            out[name] = value
+    frame = pd.DataFrame(out, index=pd.RangeIndex(n))
+    # One dtype per column whatever the parser produced, so frames from all files concatenate cleanly.
+    frame[_TEXT_COLUMNS] = frame[_TEXT_COLUMNS].astype("str")
+    frame[list(_BOOL_COLUMNS)] = frame[list(_BOOL_COLUMNS)].astype(bool)
+    frame["source_row"] = frame["source_row"].astype("int64")
+    return frame
+
+
+def frame_from_messages(messages: Iterable[Message], tz: tzinfo) -> pd.DataFrame:
+    """The message table for records produced one at a time (parsers that yield `Message`)."""
+    values = list(map(attrgetter(*COLUMNS), messages))
+    columns = dict(zip(COLUMNS, map(list, zip(*values, strict=True)), strict=True)) if values else {}
+    columns = {c: columns.get(c, []) for c in COLUMNS}
+    columns["kind"] = [str(k) for k in columns["kind"]]
+    return message_frame(len(values), tz, **columns)
