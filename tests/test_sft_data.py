@@ -13,7 +13,7 @@ from pipelines.sft_data import run
 from pipelines.sft_data.__main__ import dataset_info
 
 T0 = pd.Timestamp("2026-03-01 09:00", tz="Asia/Shanghai")
-WORDS = "apple banana cherry damson elder fig grape hazel kiwi lemon".split()  # distinct, digit-free
+WORDS = ["apple", "banana", "cherry", "damson", "elder", "fig", "grape", "hazel", "kiwi", "lemon"]
 
 
 def table(rows: list[tuple], chat: str = "C1") -> pd.DataFrame:
