@@ -183,13 +183,13 @@ PII_PATTERNS: tuple[PiiPattern, ...] = (
         "WECHAT_ID",
         "wechat_id_in_context",  # 加我微信 meilan_1958, vx meilan88
         r"(?:微信|威信|薇信|[Vv]信|(?<![A-Za-z])(?i:wx|vx|wechat|weixin))(?: ?(?:号|(?i:id)))? ?"
-        r"(?P<v>[A-Za-z][-_A-Za-z0-9]{5,19})(?![-_A-Za-z0-9])",
+        r"(?:[:：是为]|(?i:is)(?![A-Za-z]))? ?(?P<v>[A-Za-z][-_A-Za-z0-9]{5,19})(?![-_A-Za-z0-9])",
         validator=id_like,
     ),
     _p(
         "QQ",
-        "qq_in_context",  # QQ 12345678, qq号：12345678, 扣扣是12345
-        rf"(?:(?<![A-Za-z])(?i:qq)|扣扣|企鹅)(?: ?号码?)? ?[:是为]? ?"
+        "qq_in_context",  # QQ 12345678, qq号：12345678, 扣扣是12345, my QQ is 12345678
+        rf"(?:(?<![A-Za-z])(?i:qq)|扣扣|企鹅)(?: ?号码?)? ?(?:[:：是为]|(?i:is)(?![A-Za-z]))? ?"
         rf"(?P<v>[1-9][0-9]{{4,11}}){_NOT_DIGIT_AFTER}",
     ),
     _p(

@@ -51,6 +51,8 @@ FOUND = [
     ("QQ 12345678", "QQ <QQ>"),
     ("qq号：1234567", "qq号：<QQ>"),
     ("扣扣是98765", "扣扣是<QQ>"),
+    ("my QQ is 29464184 if WeChat fails", "my QQ is <QQ> if WeChat fails"),
+    ("My WeChat ID is helen_zhou77 ok", "My WeChat ID is <WECHAT_ID> ok"),
     # PLATE: regular and new-energy, with the optional middle dot
     ("车牌京A12345", "车牌<PLATE>"),
     ("粤B·8888A停在楼下", "<PLATE>停在楼下"),

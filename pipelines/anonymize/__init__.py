@@ -74,8 +74,9 @@ def _texts(s: pd.Series, empty: pd.Series | None = None) -> list[str]:
     return (s if empty is None else s.where(~empty.to_numpy(), "")).tolist()
 
 
-def run(cfg: DictConfig, messages: pd.DataFrame) -> AnonymizeResult:
-    """Anonymize the unified message table (columns of `pipelines.ingest.schema.COLUMNS`)."""
+def run(cfg: DictConfig, messages: pd.DataFrame, contacts: dict | None = None) -> AnonymizeResult:
+    """Anonymize the unified message table (columns of `pipelines.ingest.schema.COLUMNS`);
+    `contacts` is ingest's private record of every name per person and chat."""
     c = cfg.anonymize
     source = f"{c.input}/messages.parquet"
     missing = [col for col in INPUT_COLUMNS if col not in messages.columns]
@@ -85,7 +86,8 @@ def run(cfg: DictConfig, messages: pd.DataFrame) -> AnonymizeResult:
     for col in ("chat_id", "chat_name", "sender_id", "sender_name", "kind", "quote_sender"):
         df[col] = df[col].fillna("").astype("str")
 
-    people = speakers.identify(cfg.subject, df, source)
+    contacts = contacts or {}
+    people = speakers.identify(cfg.subject, df, source, contacts.get("people"))
     blank = df["kind"].isin(list(c.blank_kinds))
     if not (people.is_target & ~blank).any():
         kinds = ", ".join(sorted(set(df.loc[people.is_target, "kind"])))
@@ -95,7 +97,9 @@ def run(cfg: DictConfig, messages: pd.DataFrame) -> AnonymizeResult:
         )
     kept = df[~people.excluded]
     blank, is_target = blank[~people.excluded], people.is_target[~people.excluded]
-    index = speakers.name_index(people, list(c.person_names), c.min_name_chars, list(c.ignore_names))
+    groups = [chat["name"] for chat in contacts.get("chats", {}).values() if chat.get("is_group")]
+    groups += list(df.loc[df["is_group"].astype(bool), "chat_name"].unique())
+    index = speakers.name_index(people, list(c.person_names), c.min_name_chars, list(c.ignore_names), groups)
     entities = tuple(c.entities)
     masker = masking.Masker(recognizers.build_engine(entities), entities, index)
 

@@ -3,6 +3,7 @@ and the private speaker mapping."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -23,7 +24,11 @@ def main(argv: list[str] | None = None) -> None:
     src = Path(cfg.anonymize.input) / "messages.parquet"
     if not src.exists():
         raise stage.StageError(f"{src} not found: run the ingest stage first (python -m pipelines.ingest)")
-    result = run(cfg, pd.read_parquet(src))
+    contacts_file = Path(cfg.ingest.contacts)
+    contacts = json.loads(contacts_file.read_text(encoding="utf-8")) if contacts_file.exists() else None
+    if contacts is None:
+        stage.log.warning("%s not found: only names seen on messages will be masked", contacts_file)
+    result = run(cfg, pd.read_parquet(src), contacts)
     out = Path(cfg.anonymize.output)
     write_parquet(out / "messages.parquet", result.messages)
     write_json(out / "report.json", result.report)

@@ -19,6 +19,9 @@ _NAME_ID = "name:"  # ingest's id for someone known only by a display name: the 
 _NOT_NAMES = {"self"}  # ingest's id for the owner when no export shows the owner's wxid
 
 
+GROUP = "<GROUP>"  # a group chat's name mentioned in text
+
+
 def other_placeholder(rank: int) -> str:
     return f"<U{rank}>"
 
@@ -102,9 +105,15 @@ def _no_subject_error(subject: DictConfig, df: pd.DataFrame, source: str) -> Sta
     )
 
 
-def identify(subject: DictConfig, df: pd.DataFrame, source: str = "the message table") -> People:
+def identify(
+    subject: DictConfig,
+    df: pd.DataFrame,
+    source: str = "the message table",
+    known_names: dict[str, list[str]] | None = None,
+) -> People:
     """Resolve the persona and the excluded speakers, and number everyone else <U1>, <U2>… by
-    descending message count (ties: who spoke first, then sender id)."""
+    descending message count (ties: who spoke first, then sender id). `known_names` (sender id ->
+    names from ingest's contact record) adds names a person never sent under: remarks, accounts."""
     rows = _row_matches(df, subject.get("ids") or [], subject.get("names") or [])
     if subject.get("self"):
         rows |= df["is_self"].astype(bool)
@@ -121,6 +130,9 @@ def identify(subject: DictConfig, df: pd.DataFrame, source: str = "the message t
         )
 
     names = _names_by_sender(df)
+    for sid, extra in (known_names or {}).items():
+        if sid in names:
+            names[sid] |= set(extra)
     placeholder_of = {
         sid: TARGET for sid in df.loc[is_target & (df["sender_id"] != ""), "sender_id"].unique()
     }
@@ -167,10 +179,15 @@ def _owners(people: People, usable: Callable[[str], bool]) -> tuple[dict[str, se
 
 
 def name_index(
-    people: People, person_names: Iterable[str] = (), min_chars: int = 2, ignore: Iterable[str] = ()
+    people: People,
+    person_names: Iterable[str] = (),
+    min_chars: int = 2,
+    ignore: Iterable[str] = (),
+    group_names: Iterable[str] = (),
 ) -> NameIndex:
     """Names of members map to their placeholder; a name two members share, an excluded speaker's
-    name and configured third-party names map to <PERSON>. Short and ignored names are skipped."""
+    name and configured third-party names map to <PERSON>; group chat names map to <GROUP>.
+    Short and ignored names are skipped."""
     skip = _keys(ignore)
 
     def usable(name: str) -> bool:
@@ -187,6 +204,9 @@ def name_index(
     ambiguous = sum(len(phs) > 1 for phs in owners.values())
     for n in filter(usable, [*people.excluded_names, *person_names]):
         labels[pii.name_key(n)] = pii.Span(0, 0, "PERSON", 1.0)
+        shown.setdefault(pii.name_key(n), n)
+    for n in filter(usable, group_names):
+        labels.setdefault(pii.name_key(n), pii.Span(0, 0, pii.SPEAKER, 1.0, GROUP))
         shown.setdefault(pii.name_key(n), n)
     return NameIndex(labels, pii.names_regex(shown[k] for k in labels), ambiguous)
 

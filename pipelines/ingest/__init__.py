@@ -15,7 +15,7 @@ import csv
 import logging
 import re
 from collections import Counter, defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -42,6 +42,19 @@ EXPORT_EXTENSIONS = frozenset({".csv", ".json", ".txt"})
 class IngestResult:
     messages: pd.DataFrame  # schema.COLUMNS, ts timezone-aware
     report: dict
+    # Every name seen per person and chat, from contact lists too: anonymize masks them all.
+    # Re-identifying by design: written to paths.private only.
+    contacts: dict = field(default_factory=dict)
+
+
+def contacts_record(contacts: Contacts) -> dict:
+    """The private record of who is who: wxid -> names, chat id -> (name, is_group)."""
+    return {
+        "people": {wxid: sorted(names) for wxid, names in sorted(contacts.names.items())},
+        "chats": {
+            cid: {"name": name, "is_group": grp} for cid, (name, grp) in sorted(contacts.chats.items())
+        },
+    }
 
 
 @dataclass
@@ -217,7 +230,7 @@ def run(cfg: DictConfig, input_dir: Path) -> IngestResult:
     df, speaker_stats = resolve_speakers(df, ctx.contacts)
     kept, duplicates = deduplicate(df, candidates, bool(icfg.get("dedupe", True)))
     report = build_report(icfg, results, kept, duplicates, failed, ignored, chat_stats, speaker_stats)
-    return IngestResult(kept[COLUMNS], report)
+    return IngestResult(kept[COLUMNS], report, contacts_record(ctx.contacts))
 
 
 def build_report(
