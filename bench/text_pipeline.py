@@ -98,7 +98,8 @@ def main() -> None:
         f"sample -> {n / base:.0f} s for all {n:,} messages"
     )
     print(
-        f"anonymize stage vs baseline: {anon / base:.1f}x the throughput (whole stage incl. I/O vs analyze alone)"
+        f"anonymize stage vs baseline: {anon / base:.1f}x the throughput"
+        " (whole stage incl. I/O vs analyze alone)"
     )
 
 
