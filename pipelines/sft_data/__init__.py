@@ -13,9 +13,10 @@ import re
 import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 
 import pandas as pd
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from runtime.prompt import TARGET, Turn, format_window, renumber_placeholders
 
@@ -89,7 +90,7 @@ def reply_text(turn: Turn) -> str:
 def run(cfg: DictConfig, messages: pd.DataFrame) -> SftData:
     """Build train/val examples from the anonymized message table (columns: chat, ts, speaker,
     is_target, kind, text, quote_of, quote_speaker)."""
-    c = cfg.sft_data
+    c = plain(cfg.sft_data)
     drops: Counter[str] = Counter()
     dropped_kinds = set(c.context_kinds_dropped)
     examples: dict[str, list[dict]] = {"train": [], "val": []}
@@ -131,7 +132,7 @@ def run(cfg: DictConfig, messages: pd.DataFrame) -> SftData:
         for session, session_msgs in by_session.items():
             split = split_of[session]
             if c.sharegpt:
-                conv = sharegpt_conversation(cfg, session_msgs)
+                conv = sharegpt_conversation(c, session_msgs)
                 if conv is not None:
                     sharegpt[split].append(conv)
             for i, m in enumerate(session_msgs):
@@ -162,7 +163,18 @@ def run(cfg: DictConfig, messages: pd.DataFrame) -> SftData:
     return SftData(examples["train"], examples["val"], sharegpt["train"], sharegpt["val"], stats)
 
 
-def _reject(c: DictConfig, reply: Turn, context: list[Turn]) -> str | None:
+def plain(node: DictConfig) -> SimpleNamespace:
+    """Config as plain attributes: OmegaConf lookups cost ~20 µs each, too slow inside per-message loops."""
+
+    def convert(value):
+        return (
+            SimpleNamespace(**{k: convert(v) for k, v in value.items()}) if isinstance(value, dict) else value
+        )
+
+    return convert(OmegaConf.to_container(node, resolve=True))
+
+
+def _reject(c: SimpleNamespace, reply: Turn, context: list[Turn]) -> str | None:
     """Why this persona turn is not a useful training target, or None."""
     if len(context) < c.min_context:
         return "too_little_context"
@@ -176,16 +188,14 @@ def _reject(c: DictConfig, reply: Turn, context: list[Turn]) -> str | None:
     return None
 
 
-def sharegpt_conversation(cfg: DictConfig, session: list[_Msg]) -> dict | None:
+def sharegpt_conversation(c: SimpleNamespace, session: list[_Msg]) -> dict | None:
     """One session as alternating human (everyone else's lines) / gpt (persona) turns."""
     turns: list[dict] = []
     pending: list[Turn] = []
     for m in session:
         if m.is_target and reply_text(m.turn):
             if pending:
-                lines = (
-                    renumber_placeholders(pending) if cfg.sft_data.placeholders == "per_window" else pending
-                )
+                lines = renumber_placeholders(pending) if c.placeholders == "per_window" else pending
                 turns.append({"from": "human", "value": format_window(lines)})
                 pending = []
             if turns:  # a conversation must open with a human turn
@@ -194,7 +204,7 @@ def sharegpt_conversation(cfg: DictConfig, session: list[_Msg]) -> dict | None:
             pending.append(m.turn)
     if len(turns) < 2:
         return None
-    return {"system": cfg.sft_data.instruction, "conversations": turns}
+    return {"system": c.instruction, "conversations": turns}
 
 
 def _stats(messages: pd.DataFrame, examples: dict, n_sessions: dict, drops: Counter) -> dict:
