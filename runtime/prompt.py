@@ -109,3 +109,75 @@ def chat_messages(instruction: str, window: str, memory: Sequence[str] = (), rep
     if reply is not None:
         messages.append({"role": "assistant", "content": reply})
     return messages
+
+
+# ---- token level: the same chat-template encoding for training, evaluation and serving ----
+
+
+@dataclass(frozen=True, slots=True)
+class Encoded:
+    """One example as token ids; `completion_mask` is 1 on the reply tokens (the only loss)."""
+
+    input_ids: list[int]
+    completion_mask: list[int]
+    window_lines: int  # lines of the window kept after trimming to the length budget
+
+
+def _template_ids(tokenizer, messages: list[dict], generation_prompt: bool) -> list[int]:
+    ids = tokenizer.apply_chat_template(messages, tokenize=True, add_generation_prompt=generation_prompt)
+    return list(ids["input_ids"] if isinstance(ids, dict) else ids)
+
+
+def stop_token_ids(tokenizer, generation_eos: int | list[int] | None = None) -> set[int]:
+    """Token ids that end a reply: the tokenizer's eos plus the model's generation eos ids."""
+    ids = {tokenizer.eos_token_id} if tokenizer.eos_token_id is not None else set()
+    if generation_eos is not None:
+        ids |= {generation_eos} if isinstance(generation_eos, int) else set(generation_eos)
+    return ids
+
+
+def _trimmed_windows(window: str):
+    """The window, then with its oldest lines dropped one by one (never the last line)."""
+    lines = window.split("\n")
+    for start in range(len(lines)):
+        yield "\n".join(lines[start:]), len(lines) - start
+
+
+def encode_prompt(tokenizer, instruction: str, window: str, memory: Sequence[str] = (), max_tokens=None):
+    """Prompt ids for generating the persona's next reply, oldest window lines dropped until the prompt
+    fits `max_tokens`. Returns (ids, window lines kept); raises ValueError if even one line is too long."""
+    for text, kept in _trimmed_windows(window):
+        ids = _template_ids(tokenizer, chat_messages(instruction, text, memory), generation_prompt=True)
+        if max_tokens is None or len(ids) <= max_tokens:
+            return ids, kept
+    raise ValueError(f"prompt longer than {max_tokens} tokens even with only the last message")
+
+
+def encode_example(
+    tokenizer,
+    instruction: str,
+    window: str,
+    reply: str,
+    max_length: int,
+    memory: Sequence[str] = (),
+    stop_ids: set[int] | frozenset[int] = frozenset(),
+) -> Encoded | None:
+    """A training example: the chat template applied to system + window + reply, exactly as
+    `encode_prompt` renders the prompt at serving time, and a mask selecting the reply tokens (with
+    the end-of-turn token, so the model learns to stop). Oldest window lines are dropped to fit
+    `max_length`; None when the reply alone does not fit."""
+    for text, kept in _trimmed_windows(window):
+        prompt = _template_ids(tokenizer, chat_messages(instruction, text, memory), True)
+        full = _template_ids(tokenizer, chat_messages(instruction, text, memory, reply), False)
+        if full[: len(prompt)] != prompt:
+            raise ValueError(
+                "the chat template renders the prompt differently with and without the reply; "
+                "training and serving would see different prompts (template of "
+                f"{getattr(tokenizer, 'name_or_path', 'this tokenizer')})"
+            )
+        if stop_ids and not stop_ids & set(full[len(prompt) :]):
+            full.append(min(stop_ids) if tokenizer.eos_token_id is None else tokenizer.eos_token_id)
+        if len(full) <= max_length:
+            mask = [0] * len(prompt) + [1] * (len(full) - len(prompt))
+            return Encoded(full, mask, kept)
+    return None

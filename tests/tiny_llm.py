@@ -1,0 +1,55 @@
+"""A tiny random Llama (the SmolLM2 architecture) with a locally trained byte-level BPE tokenizer and
+a ChatML template: real code paths (chat template, LoRA, merge, generate) in a second of CPU."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+# SmolLM2's template (ChatML), so tests exercise the same prompt shape as the demo model.
+CHATML = (
+    "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] + "
+    "'<|im_end|>' + '\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
+)
+SPECIAL = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+CORPUS = [
+    "<U1>: Grandma are you coming on Sunday?",
+    "<TARGET>: ok rest well ~ 🌻",
+    "好的 明天见 早点休息哈 [微笑]",
+    "Mochi caught a butterfly today!! 😂",
+    "You are <TARGET>, chatting with family and friends on WeChat.",
+    "吃饭了吗？记得多穿点衣服",
+]
+
+
+def build_tiny_llm(path: Path, seed: int = 0) -> Path:
+    """Write a ~0.3M-parameter Llama chat model to `path` (config, safetensors, tokenizer)."""
+    import torch
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    bpe = Tokenizer(models.BPE())
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    bpe.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=400, special_tokens=SPECIAL, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
+    )
+    bpe.train_from_iterator(CORPUS * 4, trainer)
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=bpe, bos_token="<|im_start|>", eos_token="<|im_end|>", pad_token="<|endoftext|>",
+        unk_token="<|endoftext|>",
+    )  # fmt: skip
+    tokenizer.chat_template = CHATML
+
+    torch.manual_seed(seed)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512, tie_word_embeddings=True,
+        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )  # fmt: skip
+    model = LlamaForCausalLM(config)
+    model.generation_config.eos_token_id = tokenizer.eos_token_id
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    model.save_pretrained(path, safe_serialization=True)
+    tokenizer.save_pretrained(path)
+    return path
