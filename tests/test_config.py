@@ -39,12 +39,25 @@ def test_committed_params_yaml_is_in_sync_with_conf(monkeypatch):
 
 def test_every_stage_group_composes_and_paths_reroot(tmp_path):
     cfg = config.composed_conf([f"paths.data={tmp_path}"])
-    for group in ("demo_data", "ingest", "anonymize", "sft_data"):
+    for group in ("demo_data", "ingest", "anonymize", "sft_data", "base_model", "sft", "merge", "eval_text"):
         for key, value in cfg[group].items():
-            if key in ("input", "output", "mapping"):
+            if key in ("input", "output", "mapping", "model"):
                 assert value.startswith(str(tmp_path)), f"{group}.{key} ignores paths.data: {value}"
 
 
 def test_stages_refuse_to_run_without_consent():
     with pytest.raises(stage.StageError, match=r"subject\.consent\.date"):
         stage.load_config("ingest", ["subject.consent.date=null"])
+
+
+@pytest.mark.parametrize("choice", [p.stem for p in (stage.CONF_DIR / "experiment").glob("*.yaml")])
+def test_every_experiment_composes(choice):
+    cfg = stage.compose_config([f"experiment={choice}"])
+    assert cfg.subject.consent.given_by  # the rest of the tree is intact
+
+
+@pytest.mark.parametrize("choice", [p.stem for p in (stage.CONF_DIR / "model").glob("*.yaml")])
+def test_every_model_preset_names_its_source_and_lora_targets(choice):
+    model = stage.compose_config([f"model={choice}", "model.path=/x"]).model
+    assert model.source in ("gguf", "local") and model.download_hint
+    assert model.lora.target_modules and model.max_length > 0

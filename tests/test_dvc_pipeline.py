@@ -1,5 +1,6 @@
-"""`dvc repro` on a fresh copy of the project: the demo pipeline end to end, and the three config
-behaviours — no-op when nothing changed, exact re-runs after a conf/ edit, `dvc exp run -S`."""
+"""`dvc repro` on a fresh copy of the project: the demo pipeline end to end (a tiny model in place of
+SmolLM2), and the three config behaviours — no-op when nothing changed, exact re-runs after a conf/
+edit, `dvc exp run -S`."""
 
 from __future__ import annotations
 
@@ -12,9 +13,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from tiny_llm import build_tiny_llm
 
 REPO = Path(__file__).resolve().parents[1]
 
+MODEL_STAGES = {"base_model", "sft", "merge", "eval_text"}
 GIT_ID = {
     "GIT_AUTHOR_NAME": "t",
     "GIT_AUTHOR_EMAIL": "t@t",
@@ -39,10 +42,14 @@ def max_window_lines(project: Path) -> int:
     return max(len(json.loads(r)["input"].splitlines()) for r in rows)
 
 
-@pytest.fixture(scope="module")
-def project(tmp_path_factory) -> Path:
-    """A fresh git copy of the tracked project (like a clone), with a shorter demo for speed."""
-    dst = tmp_path_factory.mktemp("clone")
+def edit(path: Path, pattern: str, replacement: str) -> None:
+    text = path.read_text()
+    assert re.search(pattern, text), f"{pattern} not in {path}"
+    path.write_text(re.sub(pattern, replacement, text))
+
+
+def fresh_copy(dst: Path) -> Path:
+    """The tracked project files (like a clone), without data or caches."""
     files = subprocess.run(
         ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
         cwd=REPO,
@@ -54,20 +61,39 @@ def project(tmp_path_factory) -> Path:
         if (REPO / f).is_file():
             (dst / f).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(REPO / f, dst / f)
-    demo = dst / "conf/demo_data/default.yaml"
-    demo.write_text(re.sub(r"(?m)^days: \d+", "days: 60", demo.read_text()))
+    return dst
+
+
+def commit_all(dst: Path) -> None:
     sh(dst, "git", "init", "-q")
     sh(dst, "git", "add", "-A")
     sh(dst, "git", "commit", "-qm", "clone")
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory) -> Path:
+    """A fresh copy with a shorter demo and a tiny model, for speed."""
+    dst = fresh_copy(tmp_path_factory.mktemp("clone"))
+    edit(dst / "conf/demo_data/default.yaml", r"(?m)^days: \d+", "days: 60")
+    # The tiny random Llama instead of SmolLM2, and a few training steps: same stages, seconds each.
+    tiny = build_tiny_llm(tmp_path_factory.mktemp("tiny") / "tiny-llama")
+    edit(dst / "conf/config.yaml", r"model: smollm2_135m", "model: tiny_test")
+    edit(dst / "conf/model/tiny_test.yaml", r"(?m)^path: \?\?\?", f"path: {tiny}")
+    edit(dst / "conf/sft/default.yaml", r"(?m)^max_steps: \d+", "max_steps: 3")
+    edit(dst / "conf/eval_text/default.yaml", r"(?m)^max_examples: \d+", "max_examples: 4")
+    edit(dst / "conf/eval_text/default.yaml", r"(?m)^generation: \{\}", "generation: {max_new_tokens: 8}")
+    sh(dst, sys.executable, "-m", "pipelines.config")
+    commit_all(dst)
     return dst
 
 
 def test_repro_builds_training_data_from_the_demo(project):
     out = sh(project, "dvc", "repro")
-    assert stages_run(out) == {"config", "demo_data", "ingest", "anonymize", "sft_data"}
+    assert stages_run(out) == {"config", "demo_data", "ingest", "anonymize", "sft_data", *MODEL_STAGES}
     assert max_window_lines(project) <= 12
     metrics = sh(project, "dvc", "metrics", "show", "--json")
-    assert "examples_train" in metrics
+    assert "examples_train" in metrics and "assistant_tone_rate" in metrics and "eval" in metrics
+    assert (project / "data/models/merge/model.safetensors").exists()
 
 
 def test_second_repro_is_a_no_op(project):
@@ -77,15 +103,31 @@ def test_second_repro_is_a_no_op(project):
 
 
 def test_conf_edit_reruns_exactly_the_stages_that_use_it(project):
-    conf = project / "conf/sft_data/default.yaml"
-    conf.write_text(re.sub(r"(?m)^window: 12", "window: 6", conf.read_text()))
+    edit(project / "conf/sft_data/default.yaml", r"(?m)^window: 12", "window: 6")
     out = sh(project, "dvc", "repro")
-    assert stages_run(out) == {"config", "sft_data"}
+    assert stages_run(out) == {"config", "sft_data", *MODEL_STAGES - {"base_model"}}
     assert max_window_lines(project) == 6
+    edit(project / "conf/eval_text/default.yaml", r"(?m)^samples_in_report: \d+", "samples_in_report: 2")
+    assert stages_run(sh(project, "dvc", "repro")) == {"config", "eval_text"}
     sh(project, "git", "commit", "-qam", "window 6")
 
 
 def test_exp_run_set_param_applies_the_override(project):
     out = sh(project, "dvc", "exp", "run", "-S", "sft_data.window=3")
-    assert stages_run(out) == {"config", "sft_data"}
+    assert stages_run(out) == {"config", "sft_data", "sft", "merge", "eval_text"}
     assert max_window_lines(project) == 3
+
+
+@pytest.mark.slow
+def test_readme_main_command_tunes_smollm2_towards_the_persona(tmp_path):
+    """The README's `dvc repro` as is: SmolLM2-135M fine-tuned on the demo persona on this CPU. The
+    tuned model must write closer to the persona's style than the base, in a less assistant-like tone."""
+    dst = fresh_copy(tmp_path / "clone")
+    commit_all(dst)
+    sh(dst, "dvc", "repro")
+    metrics = json.loads((dst / "data/processed/eval_text/metrics.json").read_text())
+    base, tuned = metrics["base"], metrics["tuned"]
+    assert tuned["style_score"] > base["style_score"]
+    assert tuned["assistant_tone_rate"] < base["assistant_tone_rate"]
+    assert tuned["val_loss"] < base["val_loss"]
+    assert "## Samples" in (dst / "data/processed/eval_text/report.md").read_text()

@@ -286,7 +286,7 @@ def run(
     train_rows = read_jsonl(train_file)
     instructions = {r["instruction"] for r in train_rows}
     if len(instructions) != 1:  # the runtime prompts with one instruction: train with exactly that one
-        raise StageError(f"{train_file}: {len(instructions)} different instructions; rebuild it with sft_data")
+        raise StageError(f"{train_file}: {len(instructions)} instructions, not one; rebuild with sft_data")
     train = encode_split(train_rows, tokenizer, max_length, stop_ids)
     val = encode_split(read_jsonl(val_file)[: cfg.sft.max_eval_examples], tokenizer, max_length, stop_ids)
     if not train.rows:
