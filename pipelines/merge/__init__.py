@@ -20,11 +20,11 @@ from omegaconf import DictConfig, OmegaConf
 from pipelines import modeling
 from pipelines.sft import CONFIG_FILE, SUMMARY_FILE, read_jsonl
 from pipelines.stage import StageError
+from runtime.bundle import MODEL_INFO  # read by package and the runtime
 from runtime.prompt import PROMPT_FORMAT_VERSION, encode_example
 
 log = logging.getLogger("still.merge")
 
-MODEL_INFO = "still_model.json"  # read by eval_text, package and the runtime
 
 
 def saved_dtype(cfg: DictConfig, base_path: Path) -> torch.dtype:

@@ -1,0 +1,118 @@
+"""The bundle: the only contract between the Linux pipeline and the Windows runtime.
+
+A bundle is a folder (`data/dist/<name>/`, optionally zipped for copying):
+
+    manifest.json   schema version, components, the resolved config that built it, the consent
+                    record, and the sha256 of every other file
+    chat_model/     the merged persona model (Hugging Face folder + still_model.json)
+    policy.json     reply policy and AI disclosure settings (runtime.policy.PolicyConfig)
+
+`pipelines.package` writes bundles with `write_manifest`; the runtime opens them with `open_bundle`,
+which verifies every checksum before anything is loaded and refuses a bundle with missing, changed
+or extra files. Standard library only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+SCHEMA_VERSION = 1
+MANIFEST = "manifest.json"
+CHAT_MODEL = "chat_model"
+POLICY = "policy.json"
+MODEL_INFO = "still_model.json"  # inside chat_model/: prompt format, instruction, training facts
+
+
+class BundleError(Exception):
+    """The bundle cannot be used as it is; the message says which file and what to do."""
+
+
+def sha256_of(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def bundle_files(root: Path) -> list[str]:
+    """Every file of the bundle except the manifest, as sorted POSIX paths relative to `root`."""
+    return sorted(
+        p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file() and p.name != MANIFEST
+    )
+
+
+def write_manifest(root: Path, manifest: dict) -> dict:
+    """Add schema version and checksums of every file in `root` to `manifest`; write manifest.json."""
+    full = {"schema_version": SCHEMA_VERSION, **manifest}
+    full["files"] = {rel: sha256_of(root / rel) for rel in bundle_files(root)}
+    (root / MANIFEST).write_text(json.dumps(full, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    return full
+
+
+@dataclass(frozen=True)
+class Bundle:
+    root: Path
+    manifest: dict
+
+    @property
+    def components(self) -> dict:
+        return self.manifest["components"]
+
+    @property
+    def chat_model(self) -> Path:
+        return self.root / self.components["chat_model"]["path"]
+
+    @property
+    def model_info(self) -> dict:
+        return json.loads((self.chat_model / MODEL_INFO).read_text(encoding="utf-8"))
+
+    @property
+    def policy(self) -> dict:
+        return json.loads((self.root / self.components["policy"]["path"]).read_text(encoding="utf-8"))
+
+
+def verify(root: Path) -> list[str]:
+    """Problems with the bundle at `root` (empty when it is intact)."""
+    manifest_path = root / MANIFEST
+    if not manifest_path.exists():
+        return [f"{manifest_path} not found: not a Still bundle (build one with `dvc repro package`)"]
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        return [f"{manifest_path}: not valid JSON ({e}); copy the bundle again"]
+    version = manifest.get("schema_version")
+    if version != SCHEMA_VERSION:
+        return [f"{manifest_path}: schema version {version}, this runtime reads {SCHEMA_VERSION}; "
+                "update the runtime or rebuild the bundle"]  # fmt: skip
+    listed = manifest.get("files", {})
+    problems = []
+    for rel, digest in listed.items():
+        path = root / rel
+        if not path.is_file():
+            problems.append(f"{rel}: missing (listed in the manifest)")
+        elif sha256_of(path) != digest:
+            problems.append(f"{rel}: changed since the bundle was built (sha256 mismatch)")
+    problems += [
+        f"{rel}: not part of the bundle (not in the manifest)"
+        for rel in bundle_files(root)
+        if rel not in listed
+    ]
+    for name, component in manifest.get("components", {}).items():
+        if not (root / component["path"]).exists():
+            problems.append(f"component {name}: {component['path']} missing")
+    return problems
+
+
+def open_bundle(root: str | Path) -> Bundle:
+    """The verified bundle at `root`; raises BundleError listing every problem (tampering, missing
+    or extra files) so nothing from a damaged bundle is ever loaded."""
+    root = Path(root)
+    problems = verify(root)
+    if problems:
+        raise BundleError(f"bundle {root} failed verification:\n  " + "\n  ".join(problems) +
+                          "\nRebuild it (dvc repro package) or copy it again.")  # fmt: skip
+    return Bundle(root, json.loads((root / MANIFEST).read_text(encoding="utf-8")))
