@@ -1,0 +1,103 @@
+"""`python -m runtime doctor --bundle DIR`: can this bundle run here?
+
+Checks integrity first (every checksum; a tampered, truncated or padded bundle is refused with a
+non-zero exit), then reports what the machine offers against what the bundle needs: CPU/GPU, memory
+needed for the chat model vs memory available. Standard library + torch only.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import platform
+import sys
+
+from runtime.bundle import BundleError, open_bundle
+
+GB = 1024**3
+# Working memory beyond the weights: activations, KV cache for a 12-message window, the tokenizer,
+# Python itself. Measured ~0.4 GB for the 135M demo model; scaled up for bigger models.
+OVERHEAD = 0.25
+
+
+def available_memory() -> int | None:
+    """Bytes of RAM available now (None where the platform does not say)."""
+    if sys.platform == "win32":
+
+        class MemoryStatus(ctypes.Structure):
+            _fields_ = [("dwLength", ctypes.c_ulong), ("dwMemoryLoad", ctypes.c_ulong)] + [
+                (name, ctypes.c_ulonglong)
+                for name in (
+                    "total",
+                    "avail",
+                    "total_page",
+                    "avail_page",
+                    "total_virtual",
+                    "avail_virtual",
+                    "x",
+                )
+            ]
+
+        status = MemoryStatus(dwLength=ctypes.sizeof(MemoryStatus))
+        return status.avail if ctypes.windll.kernel32.GlobalMemoryStatusEx(ctypes.byref(status)) else None
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def gpus() -> list[tuple[str, int]]:
+    """(name, free bytes) of each CUDA device torch can use."""
+    try:
+        import torch
+    except ImportError:
+        return []
+    if not torch.cuda.is_available():
+        return []
+    return [
+        (torch.cuda.get_device_name(i), torch.cuda.mem_get_info(i)[0])
+        for i in range(torch.cuda.device_count())
+    ]
+
+
+def needed_memory(weights_bytes: int) -> int:
+    return int(weights_bytes * (1 + OVERHEAD)) + int(0.3 * GB)
+
+
+def report(bundle_dir: str) -> tuple[int, list[str]]:
+    """(exit code, lines to print). 0: runs here; 1: bundle refused; 2: intact but will not fit."""
+    try:
+        bundle = open_bundle(bundle_dir)
+    except BundleError as e:
+        return 1, [f"REFUSED: {e}"]
+    m = bundle.manifest
+    chat = bundle.components["chat_model"]
+    need = needed_memory(chat["weights_bytes"])
+    lines = [
+        f"bundle {m['name']} (schema {m['schema_version']}, built {m['created']}): {len(m['files'])} files, "
+        "all checksums match",
+        f"components: {', '.join(bundle.components)}",
+        f"chat model: {chat['base_model']}, {chat['weights_bytes'] / GB:.2f} GB weights, "
+        f"prompt format v{chat['prompt_format_version']}",
+        "consent: {relationship}, {date}, for {permitted_use}".format(**m["consent"]),
+        f"machine: {platform.system()} {platform.machine()}, {os.cpu_count()} CPU threads",
+    ]
+    devices = gpus()
+    lines += [f"GPU: {name}, {free / GB:.1f} GB free" for name, free in devices] or [
+        "GPU: none (CPU inference)"
+    ]
+    free_ram = available_memory()
+    fits_gpu = any(free >= need for _, free in devices)
+    fits_ram = free_ram is None or free_ram >= need
+    lines.append(
+        f"memory: chat model needs ~{need / GB:.1f} GB; "
+        + (f"{free_ram / GB:.1f} GB RAM available" if free_ram is not None else "available RAM unknown")
+    )
+    if fits_gpu:
+        lines.append("OK: the chat model runs on the GPU")
+    elif fits_ram:
+        lines.append("OK: the chat model runs on the CPU" + (" (GPU memory too small)" if devices else ""))
+    else:
+        lines.append("NOT ENOUGH MEMORY: close other programs, or build a smaller / 4-bit model")
+        return 2, lines
+    return 0, lines

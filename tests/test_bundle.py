@@ -1,0 +1,73 @@
+"""The bundle contract: the runtime loads nothing from a bundle whose files do not match its manifest,
+and `python -m runtime doctor` says whether this machine can run it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from runtime import doctor
+from runtime.bundle import CHAT_MODEL, MANIFEST, POLICY, BundleError, open_bundle, write_manifest
+
+
+@pytest.fixture
+def bundle(tmp_path: Path) -> Path:
+    root = tmp_path / "demo"
+    (root / CHAT_MODEL).mkdir(parents=True)
+    (root / CHAT_MODEL / "model.safetensors").write_bytes(b"\0" * 1000)
+    (root / CHAT_MODEL / "still_model.json").write_text(json.dumps({"instruction": "You are <TARGET>."}))
+    (root / POLICY).write_text(json.dumps({"debounce_s": 3.0}))
+    write_manifest(root, {
+        "name": "demo", "created": "2026-11-25T00:00:00+00:00",
+        "components": {"chat_model": {"path": CHAT_MODEL, "base_model": "tiny", "prompt_format_version": 1,
+                                      "weights_bytes": 1000}, "policy": {"path": POLICY}},
+        "consent": {"relationship": "self", "date": "2026-01-15", "permitted_use": "family"},
+    })  # fmt: skip
+    return root
+
+
+def test_an_intact_bundle_opens_with_its_components(bundle):
+    b = open_bundle(bundle)
+    assert b.chat_model == bundle / CHAT_MODEL
+    assert b.policy == {"debounce_s": 3.0} and b.model_info["instruction"] == "You are <TARGET>."
+    assert set(b.manifest["files"]) == {"chat_model/model.safetensors", "chat_model/still_model.json", POLICY}
+
+
+@pytest.mark.parametrize(
+    ("tamper", "problem"),
+    [
+        (lambda r: (r / POLICY).write_text('{"debounce_s": 0}'), "policy.json: changed"),
+        (lambda r: (r / CHAT_MODEL / "model.safetensors").unlink(), "model.safetensors: missing"),
+        (
+            lambda r: (r / CHAT_MODEL / "extra.py").write_text("print('hi')"),
+            "extra.py: not part of the bundle",
+        ),
+        (lambda r: (r / MANIFEST).write_text("{"), "not valid JSON"),
+    ],
+)
+def test_a_tampered_bundle_is_refused_naming_the_file(bundle, tamper, problem):
+    tamper(bundle)
+    with pytest.raises(BundleError, match=problem):
+        open_bundle(bundle)
+    code, lines = doctor.report(str(bundle))
+    assert code == 1 and "REFUSED" in lines[0]
+
+
+def test_doctor_reports_memory_needed_and_available(bundle, monkeypatch):
+    code, lines = doctor.report(str(bundle))
+    assert code == 0 and any("all checksums match" in line for line in lines)
+    assert any(line.startswith("memory: chat model needs") for line in lines)
+    monkeypatch.setattr(doctor, "available_memory", lambda: 1)
+    code, lines = doctor.report(str(bundle))
+    assert code == 2 and lines[-1].startswith("NOT ENOUGH MEMORY")
+
+
+def test_doctor_command_exits_non_zero_on_a_tampered_bundle(bundle, capsys):
+    from runtime.__main__ import main
+
+    assert main(["doctor", "--bundle", str(bundle)]) == 0
+    (bundle / POLICY).write_text("{}")
+    assert main(["doctor", "--bundle", str(bundle)]) == 1
+    assert "policy.json: changed" in capsys.readouterr().out
