@@ -233,6 +233,12 @@ class ReplyPolicy:
                     requests.append(self._request(chat, s, kind, now))
         return requests
 
+    def busy(self) -> bool:
+        """Whether a reply or follow-up is still scheduled (a chat loop drains these before it ends)."""
+        return not self.killed and any(
+            s.reply_at is not None or s.follow_up_at is not None for s in self.chats.values()
+        )
+
     def take_decisions(self) -> list[Decision]:
         """Decisions made inside `due` (replies dropped by quiet hours, rate limits, the cap)."""
         out, self.skipped = self.skipped, []

@@ -15,9 +15,11 @@ from pathlib import Path
 import pytest
 from tiny_llm import build_tiny_llm
 
+from pipelines.demo_data import generate
+
 REPO = Path(__file__).resolve().parents[1]
 
-MODEL_STAGES = {"base_model", "sft", "merge", "eval_text"}
+MODEL_STAGES = {"base_model", "sft", "merge", "eval_text", "package"}
 GIT_ID = {
     "GIT_AUTHOR_NAME": "t",
     "GIT_AUTHOR_EMAIL": "t@t",
@@ -96,6 +98,19 @@ def test_repro_builds_training_data_from_the_demo(project):
     assert (project / "data/models/merge/model.safetensors").exists()
 
 
+def test_the_bundle_holds_no_name_wxid_or_pii_of_the_demo(project, make_cfg):
+    """Every byte of every bundle file (weights included) against every sensitive value of the demo
+    inputs: names, wxids, chat names, phones, IDs, cards, emails, addresses."""
+    bundle = project / "data/dist/demo"
+    assert (bundle / "manifest.json").exists()
+    values = generate(make_cfg("demo_data.days=60")).truth.sensitive_values()
+    values = {*values, "Chen Meilan", "wxid_meilan_chen01", "Tom Zhao"}  # + conf/subject.yaml
+    blobs = {p.relative_to(bundle).as_posix(): p.read_bytes() for p in bundle.rglob("*") if p.is_file()}
+    assert not [n for n in blobs if "mapping" in n or "private" in n]
+    leaks = {(name, v) for name, blob in blobs.items() for v in values if v.encode() in blob}
+    assert leaks == set()
+
+
 def test_second_repro_is_a_no_op(project):
     out = sh(project, "dvc", "repro")
     assert stages_run(out) == set()
@@ -108,13 +123,13 @@ def test_conf_edit_reruns_exactly_the_stages_that_use_it(project):
     assert stages_run(out) == {"config", "sft_data", *MODEL_STAGES - {"base_model"}}
     assert max_window_lines(project) == 6
     edit(project / "conf/eval_text/default.yaml", r"(?m)^samples_in_report: \d+", "samples_in_report: 2")
-    assert stages_run(sh(project, "dvc", "repro")) == {"config", "eval_text"}
+    assert stages_run(sh(project, "dvc", "repro")) == {"config", "eval_text", "package"}
     sh(project, "git", "commit", "-qam", "window 6")
 
 
 def test_exp_run_set_param_applies_the_override(project):
     out = sh(project, "dvc", "exp", "run", "-S", "sft_data.window=3")
-    assert stages_run(out) == {"config", "sft_data", "sft", "merge", "eval_text"}
+    assert stages_run(out) == {"config", "sft_data", "sft", "merge", "eval_text", "package"}
     assert max_window_lines(project) == 3
 
 

@@ -26,7 +26,6 @@ from runtime.prompt import PROMPT_FORMAT_VERSION, encode_example
 log = logging.getLogger("still.merge")
 
 
-
 def saved_dtype(cfg: DictConfig, base_path: Path) -> torch.dtype:
     if cfg.merge.dtype != "auto":
         return getattr(torch, cfg.merge.dtype)

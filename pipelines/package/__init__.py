@@ -1,0 +1,83 @@
+"""Stage `package`: the runtime bundle (data/dist/<name>/) — the merged chat model, the reply policy,
+the consent record and a manifest with the sha256 of every file (layout: runtime/bundle.py).
+
+What never enters a bundle: raw exports, the speaker mapping, the subject's names and ids, chat
+names. The consent record keeps its relationship, date and permitted use; who gave consent is kept
+only as a sha256 fingerprint (enough to check it against the signed record, not to read a name).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from datetime import UTC, datetime
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+
+from pipelines.stage import StageError
+from runtime.bundle import CHAT_MODEL, MODEL_INFO, POLICY, write_manifest
+from runtime.policy import PolicyConfig
+
+# Config groups recorded in the manifest: how the bundle was built. Never `subject` or
+# `anonymize` (real names), never paths (they describe the build machine).
+RECORDED_GROUPS = ("model", "sft_data", "sft", "merge", "package")
+
+
+def consent_record(cfg: DictConfig) -> dict:
+    consent = cfg.subject.consent
+    return {
+        "relationship": consent.relationship,
+        "date": str(consent.date),
+        "permitted_use": consent.permitted_use,
+        "given_by_sha256": hashlib.sha256(str(consent.given_by).encode()).hexdigest(),
+    }
+
+
+def recorded_config(cfg: DictConfig) -> dict:
+    out = {}
+    for group in RECORDED_GROUPS:
+        node = OmegaConf.to_container(cfg[group], resolve=True)
+        out[group] = {k: v for k, v in node.items() if k not in ("input", "output", "eval_metrics")}
+    return out
+
+
+def policy_settings(cfg: DictConfig) -> dict:
+    """The policy as stored in the bundle, validated by the runtime's own parser."""
+    settings = OmegaConf.to_container(cfg.package.policy, resolve=True)
+    try:
+        PolicyConfig.from_dict(settings)
+    except (TypeError, ValueError) as e:
+        raise StageError(f"package.policy: {e}") from e
+    return settings
+
+
+def run(cfg: DictConfig, out: Path) -> dict:
+    """Assemble the bundle in the (empty) folder `out`; returns the manifest."""
+    model = Path(cfg.package.input)
+    if not (model / MODEL_INFO).exists():
+        raise StageError(f"{model}/{MODEL_INFO} not found: run the merge stage first (dvc repro merge)")
+    shutil.copytree(model, out / CHAT_MODEL)
+    (out / POLICY).write_text(json.dumps(policy_settings(cfg), ensure_ascii=False, indent=2) + "\n", "utf-8")
+    info = json.loads((model / MODEL_INFO).read_text(encoding="utf-8"))
+    weights = sum(p.stat().st_size for p in (out / CHAT_MODEL).glob("*.safetensors"))
+    metrics_file = Path(cfg.package.eval_metrics)
+    evaluation = json.loads(metrics_file.read_text(encoding="utf-8")) if metrics_file.exists() else None
+    manifest = {
+        "name": cfg.package.name,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "components": {
+            "chat_model": {
+                "path": CHAT_MODEL,
+                "base_model": info["base_model"],
+                "prompt_format_version": info["prompt_format_version"],
+                "weights_bytes": weights,
+            },
+            "policy": {"path": POLICY},
+        },
+        "consent": consent_record(cfg),
+        "evaluation": evaluation,
+        "config": recorded_config(cfg),
+    }
+    return write_manifest(out, manifest)

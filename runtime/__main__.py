@@ -1,0 +1,48 @@
+"""`python -m runtime doctor|chat|call --bundle DIR`: the Windows side of Still.
+
+    python -m runtime doctor --bundle data/dist/demo          # integrity, devices, memory budget
+    python -m runtime chat --bundle data/dist/demo            # chat with the persona in this terminal
+    python -m runtime chat --bundle DIR --transport replay --log chat.jsonl --out sent.jsonl
+    python -m runtime chat --bundle DIR --transport wechat --allow-chat "家人群"
+
+Runs offline: models load from the bundle only (HF_HUB_OFFLINE is forced on).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+os.environ["HF_HUB_OFFLINE"] = "1"  # privacy is structural: never reach a model hub
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m runtime", description=__doc__.split("\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    doctor = commands.add_parser("doctor", help="verify a bundle and check this machine can run it")
+    doctor.add_argument("--bundle", required=True)
+    from runtime.chat import add_arguments as chat_arguments
+
+    chat_arguments(commands.add_parser("chat", help="let the persona chat (console, replay, wechat)"))
+    call = commands.add_parser("call", help="voice/video call (needs the voice and face components)")
+    call.add_argument("--bundle", required=True)
+    args = parser.parse_args(argv)
+
+    if args.command == "doctor":
+        from runtime.doctor import report
+
+        code, lines = report(args.bundle)
+        print("\n".join(lines))
+        return code
+    if args.command == "chat":
+        from runtime.chat import main as chat
+
+        return chat(args)
+    print("call: this bundle has no voice or face components yet (built by later stages)", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,107 @@
+"""The persona's replies from a bundle's chat model, prompted exactly as in training.
+
+Live chats show display names; the model was trained on placeholders. Each window is mapped the way
+`sft_data` did it (per window: the persona is `<TARGET>`, others `<U1>`, `<U2>`… by first
+appearance, mentions of those names in the text become their placeholders, PII is masked), the
+prompt is built by `runtime.prompt`, and the reply is mapped back: `<U1>` becomes that person's
+name again, other placeholders are dropped, and anything PII-shaped the model invents is removed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from runtime.bundle import Bundle
+from runtime.pii import mask_pii
+from runtime.prompt import TARGET, Turn, encode_prompt, format_window
+
+ANY_PLACEHOLDER = re.compile(r"<[A-Z][A-Z0-9_]*>")
+SPEAKER_PREFIX = re.compile(r"^\s*(?:<[A-Z][A-Z0-9_]*>|[^\s:：]{1,20})\s*[:：]\s+")  # "<TARGET>: hi" → "hi"
+
+
+class ChatLine(Protocol):
+    """What the generator needs of a live message (runtime.policy.Message has it)."""
+
+    sender: str
+    text: str
+    from_persona: bool
+
+
+@dataclass(frozen=True)
+class Window:
+    text: str  # the rendered window, as the model sees it
+    names: dict[str, str]  # placeholder -> display name, to map the reply back
+
+
+def to_window(context: Sequence[ChatLine]) -> Window:
+    """Live messages (oldest first) as the training format's window."""
+    placeholders: dict[str, str] = {}  # display name -> placeholder
+    for m in context:
+        if not m.from_persona and m.sender not in placeholders:
+            placeholders[m.sender] = f"<U{len(placeholders) + 1}>"
+    by_length = sorted(placeholders, key=len, reverse=True)  # "Xiaoyu Lin" before "Xiaoyu"
+
+    def anonymize(text: str) -> str:
+        for name in by_length:
+            if len(name) >= 2:  # one-character names would hit ordinary words
+                text = text.replace(name, placeholders[name])
+        return mask_pii(text)
+
+    turns = [
+        Turn(TARGET if m.from_persona else placeholders[m.sender], "text", anonymize(m.text)) for m in context
+    ]
+    return Window(format_window(turns), {p: name for name, p in placeholders.items()})
+
+
+def to_live(reply: str, names: dict[str, str]) -> str:
+    """The model's reply for the live chat: speaker prefix removed, `<U1>` → that person's name,
+    every other placeholder and anything PII-shaped removed, whitespace tidied."""
+    reply = SPEAKER_PREFIX.sub("", reply.strip().split("\n<")[0])  # stop at an invented next turn
+    reply = ANY_PLACEHOLDER.sub(lambda m: names.get(m.group(0), ""), reply)
+    reply = ANY_PLACEHOLDER.sub("", mask_pii(reply))
+    lines = (" ".join(line.split()) for line in reply.splitlines())
+    return "\n".join(line for line in lines if line)
+
+
+@dataclass(frozen=True)
+class Reply:
+    text: str  # what may be sent ("" when nothing usable was generated)
+    raw: str  # what the model wrote (for debug logging only)
+    prompt_tokens: int
+    window_lines: int
+
+
+class Generator:
+    """Loads the bundle's chat model once; `reply(context, seed)` writes the persona's next message."""
+
+    def __init__(self, bundle: Bundle, device: str | None = None, load_in_4bit: bool = False):
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        info = bundle.model_info
+        self.instruction = info["instruction"]
+        self.tokenizer = AutoTokenizer.from_pretrained(bundle.chat_model)
+        kwargs = {}
+        if load_in_4bit:
+            from transformers import BitsAndBytesConfig
+
+            kwargs["quantization_config"] = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4")
+        self.model = AutoModelForCausalLM.from_pretrained(bundle.chat_model, **kwargs).eval()
+        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        if not load_in_4bit:
+            self.model.to(self.device)
+        gen = self.model.generation_config
+        self.max_prompt_tokens = info["max_prompt_tokens"] - (gen.max_new_tokens or 128)
+
+    def reply(self, context: Sequence[ChatLine], seed: int) -> Reply:
+        from runtime.generate import generate_replies
+
+        window = to_window(context)
+        ids, kept = encode_prompt(
+            self.tokenizer, self.instruction, window.text, max_tokens=self.max_prompt_tokens
+        )
+        raw = generate_replies(self.model, self.tokenizer, [ids], seed=seed, batch_size=1)[0]
+        return Reply(to_live(raw, window.names), raw, len(ids), kept)

@@ -1,0 +1,101 @@
+"""`python -m runtime chat`: live names become placeholders and back, replays run through the real
+policy and generator on a simulated clock, and the console answers what you type."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from tiny_llm import build_tiny_llm
+
+from runtime.__main__ import main
+from runtime.bundle import CHAT_MODEL, MODEL_INFO, POLICY, write_manifest
+from runtime.generator import to_live, to_window
+
+T0 = 1_767_225_600  # 2026-01-01 08:00 in China
+
+
+@dataclass
+class Line:
+    sender: str
+    text: str
+    from_persona: bool = False
+
+
+def test_live_names_become_the_training_placeholders():
+    window = to_window(
+        [Line("小雨", "外婆 我电话13812345678"), Line("Tom Lin", "小雨 you there?"), Line("me", "在呢", True)]
+    )
+    assert window.text == "<U1>: 外婆 我电话<PHONE>\n<U2>: <U1> you there?\n<TARGET>: 在呢"
+    assert window.names == {"<U1>": "小雨", "<U2>": "Tom Lin"}
+
+
+def test_replies_map_placeholders_back_and_drop_invented_pii():
+    names = {"<U1>": "小雨"}
+    assert to_live("<TARGET>: <U1> 早点睡 ~ 🌻", names) == "小雨 早点睡 ~ 🌻"
+    assert to_live("call me 13912345678 <PHONE> ok", names) == "call me ok"
+    assert to_live("ok rest well\n<U2>: night", names) == "ok rest well"  # an invented next turn is cut
+    assert to_live("<U7> <ADDRESS>", names) == ""
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("dist") / "demo"
+    model = build_tiny_llm(root / CHAT_MODEL)
+    info = {"instruction": "You are <TARGET>.", "max_prompt_tokens": 256, "prompt_format_version": 1}
+    (model / MODEL_INFO).write_text(json.dumps(info))
+    gen = json.loads((model / "generation_config.json").read_text())
+    (model / "generation_config.json").write_text(
+        json.dumps({**gen, "do_sample": True, "max_new_tokens": 12})
+    )
+    policy = {"debounce_s": 1.0, "jitter_s": [0.0, 0.2], "follow_up_probability": 0.0, "quiet_hours": None}
+    (root / POLICY).write_text(json.dumps(policy))
+    components = {"chat_model": {"path": CHAT_MODEL}, "policy": {"path": POLICY}}
+    write_manifest(root, {"name": "demo", "created": "now", "consent": {}, "components": components})
+    return root
+
+
+def test_replay_sends_only_where_and_when_the_policy_allows(bundle, tmp_path, capsys):
+    log = tmp_path / "chat.jsonl"
+    rows = [
+        {"ts": T0, "chat": "family", "sender": "小雨", "text": "外婆 吃饭了吗"},
+        {"ts": T0 + 1, "chat": "family", "sender": "小雨", "text": "我今天考试第一名"},
+        {"ts": T0 + 2, "chat": "work", "sender": "boss", "text": "report?"},
+        {"ts": T0 + 100, "chat": "family", "sender": "建国", "text": "妈 周末回来"},
+        {"ts": T0 + 200, "kill": True},
+        {"ts": T0 + 300, "chat": "family", "sender": "小雨", "text": "外婆?"},
+    ]
+    log.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+    out, decisions = tmp_path / "sent.jsonl", tmp_path / "decisions.jsonl"
+    args = ["chat", "--bundle", str(bundle), "--transport", "replay", "--log", str(log), "--out", str(out),
+            "--allow-chat", "family", "--decisions", str(decisions)]  # fmt: skip
+    assert main(args) == 0
+    sent = [json.loads(line) for line in out.read_text().splitlines()]
+    assert sent and {s["chat"] for s in sent} == {"family"}
+    assert all(s["ts"] < T0 + 200 for s in sent)  # nothing after the kill
+    assert min(s["ts"] for s in sent) >= T0 + 1 + 1.0  # after the burst, plus debounce
+    assert sent[0]["text"].startswith("（AI 纪念助手")  # disclosure first
+    log_text = decisions.read_text(encoding="utf-8")
+    assert "not_whitelisted" in log_text and '"stop"' in log_text
+    assert "吃饭" not in log_text and "text" not in log_text  # no contents without --debug
+
+
+def test_console_answers_typed_messages(bundle, monkeypatch, capsys):
+    monkeypatch.setattr("sys.stdin", io.StringIO("小雨: 外婆 吃饭了吗\n"))
+    monkeypatch.setattr("runtime.chat.TICK_S", 0.05)
+    assert main(["chat", "--bundle", str(bundle), "--no-disclosure"]) == 0
+    out = capsys.readouterr().out
+    assert "It is not the person." in out
+    assert out.count("persona> ") >= 1
+
+
+def test_chat_refuses_a_tampered_bundle(bundle, tmp_path, capsys):
+    copy = tmp_path / "copy"
+    shutil.copytree(bundle, copy)
+    (copy / POLICY).write_text(json.dumps({"debounce_s": 0}))
+    assert main(["chat", "--bundle", str(copy)]) == 1
+    assert "policy.json: changed" in capsys.readouterr().err
