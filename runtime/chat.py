@@ -147,9 +147,13 @@ def main(args: argparse.Namespace) -> int:
         settings["whitelist"] += [] if args.allow_chat else sorted({r["chat"] for r in rows if "chat" in r})
         transport, clock = ReplayTransport(rows), SimClock(rows[0]["ts"] if rows else 0.0)
     elif args.transport == "wechat":
-        from runtime.transports.wechat import WeChatTransport
+        from runtime.transports.wechat import WeChatTransport, WeChatUnavailable
 
-        transport, clock = WeChatTransport(chats=args.allow_chat), RealClock()
+        try:
+            transport, clock = WeChatTransport(chats=args.allow_chat), RealClock()
+        except (ValueError, WeChatUnavailable) as e:
+            print(f"wechat: {e}", file=sys.stderr)
+            return 2
     else:
         from runtime.transports.console import ConsoleTransport
 

@@ -302,3 +302,49 @@ def _count_since(times: deque, since: float) -> int:
     while times and times[0] <= since:
         times.popleft()
     return len(times)
+
+
+# ---- audit: the promises, checked on what actually happened ----
+
+
+def violations(timeline, config: PolicyConfig) -> list[str]:
+    """Broken promises in a record of a conversation, independent of how the policy decided.
+    `timeline`: time-ordered tuples (kind, ts, chat, sender, text) with kind "msg" (someone else),
+    "sent" (the persona), "kill" or "resume". Used by the tests and the replay soak."""
+    c, found = config, []
+    killed, in_row, last_in, sends, all_sends = False, {}, {}, {}, []
+    for kind, t, chat, who, text in timeline:
+        if kind in ("kill", "resume"):
+            killed = kind == "kill"
+            continue
+        if kind == "msg":
+            command = text.strip()
+            if (
+                chat in c.whitelist
+                and who in c.owner_ids
+                and command in (c.owner_stop_command, c.owner_resume_command)
+            ):
+                killed = command == c.owner_stop_command
+            else:
+                in_row[chat], last_in[chat] = 0, t
+            continue
+        earlier = sends.setdefault(chat, [])
+        in_row[chat] = in_row.get(chat, 0) + 1
+        checks = {
+            "sent outside the whitelist": chat not in c.whitelist,
+            "sent after the kill switch": killed,
+            "sent an empty message": not text.strip(),
+            "spoke unprompted (or replied to itself)": chat not in last_in,
+            "sent during a burst": chat in last_in and t - last_in[chat] < c.debounce_s,
+            "exceeded the consecutive-message cap": in_row[chat] > c.max_consecutive_self,
+            "sent the same text twice": normalized(text)
+            in [normalized(x) for _, x in earlier[-c.duplicate_window :]],
+            "exceeded the per-chat rate": sum(t - s < c.rate_per_chat[1] for s, _ in earlier)
+            >= c.rate_per_chat[0],
+            "exceeded the global rate": sum(t - s < c.rate_global[1] for s in all_sends) >= c.rate_global[0],
+            "sent in quiet hours": c.in_quiet_hours(t),
+        }
+        found += [f"{t:.2f} {chat}: {what}" for what, broken in checks.items() if broken]
+        earlier.append((t, text))
+        all_sends.append(t)
+    return found

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from runtime.policy import Kill, Message, PolicyConfig, ReplyPolicy, Resume, Tick
+from runtime.policy import Kill, Message, PolicyConfig, ReplyPolicy, Resume, Tick, violations
 
 T0 = 1_767_225_600.0  # 2026-01-01 00:00 UTC = 08:00 in China: outside quiet hours
 FAMILY, OTHER = "family", "strangers"
@@ -209,38 +209,30 @@ CONFIG = PolicyConfig(whitelist=(FAMILY, "cousins"), owner_ids=("owner",), quiet
 @settings(max_examples=150, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(STEP, max_size=40), REPLIES)
 def test_invariants_hold_for_any_event_sequence(steps, replies):
-    c = CONFIG
-    timeline = drive(steps, replies, c)
-    killed, in_row, last_in, sends = False, {}, {}, {}
-    for kind, t, chat, who, text in timeline:
-        if kind in ("kill", "resume"):
-            killed = kind == "kill"
-        elif (
-            kind == "msg"
-            and chat in c.whitelist
-            and who == "owner"
-            and text in ("/still stop", "/still resume")
-        ):
-            killed = text == "/still stop"
-        elif kind == "msg":
-            in_row[chat], last_in[chat] = 0, t
-        else:  # a send
-            assert chat in c.whitelist, "sent outside the whitelist"
-            assert not killed, "sent after the kill switch"
-            assert text.strip(), "sent an empty message"
-            assert chat in last_in, "spoke first, unprompted (or replied to itself)"
-            assert t - last_in[chat] >= c.debounce_s, "sent during a burst"
-            in_row[chat] = in_row.get(chat, 0) + 1
-            assert in_row[chat] <= c.max_consecutive_self, "exceeded the follow-up cap"
-            earlier = sends.setdefault(chat, [])
-            assert text not in [x for _, x in earlier[-c.duplicate_window :]], "sent the same text twice"
-            assert sum(1 for s, _ in earlier if t - s < c.rate_per_chat[1]) < c.rate_per_chat[0], "rate limit"
-            earlier.append((t, text))
+    """Whitelist, kill switch, bursts, the consecutive cap, duplicates, rate limits, quiet hours,
+    never unprompted: `violations` checks each on the record of what happened."""
+    assert violations(drive(steps, replies, CONFIG), CONFIG) == []
 
 
 @settings(max_examples=60, deadline=None, derandomize=True)
 @given(st.lists(STEP, max_size=30), REPLIES, st.integers(0, 23))
 def test_never_sends_in_quiet_hours(steps, replies, start_hour):
     config = PolicyConfig(whitelist=(FAMILY,), quiet_hours=(start_hour, (start_hour + 6) % 24))
-    for kind, t, *_ in drive(steps, replies, config):
-        assert kind != "sent" or not config.in_quiet_hours(t)
+    assert violations(drive(steps, replies, config), config) == []
+
+
+def test_violations_names_each_broken_promise():
+    c = PolicyConfig(whitelist=(FAMILY,), quiet_hours=None, max_consecutive_self=1)
+    record = [
+        ("msg", T0, FAMILY, "xiaoyu", "hi"),
+        ("sent", T0 + 1, FAMILY, "", "ok"),  # burst: 1 s after a message
+        ("sent", T0 + 20, FAMILY, "", "ok"),  # second in a row (cap 1), same text
+        ("sent", T0 + 30, OTHER, "", "hey"),  # not whitelisted, unprompted
+        ("kill", T0 + 40, "*", "", ""),
+        ("msg", T0 + 41, FAMILY, "xiaoyu", "?"),
+        ("sent", T0 + 50, FAMILY, "", ""),  # after the kill, empty
+    ]
+    found = " | ".join(violations(record, c))
+    for promise in ("during a burst", "consecutive-message cap", "same text twice", "outside the whitelist",
+                    "unprompted", "after the kill switch", "empty message"):  # fmt: skip
+        assert promise in found

@@ -14,23 +14,29 @@ Two layers, so that everything that decides something is tested on Linux:
 
 Incoming messages. The UI gives no stable message ids, so a message is identified by content and
 position: each read of a chat's visible tail (oldest first) is aligned against the rows already known
-for that chat, and only rows past the end of the known log are new (`count_new`). A chat's known log
-starts from a baseline taken only after two identical reads, so history on screen at startup is never
-new. A partly rendered list is a shorter stretch of the same log and aligns inside it; a repeated text
-still counts as new when the rows before it show that it is an extra copy.
+for that chat; only rows past the end of the known log are new, and only when at least `anchor_rows`
+known rows in front of them agree (`count_new`). A chat's known log starts from a baseline taken only
+after two identical reads, so history on screen at startup is never new. A partly rendered list is a
+shorter stretch of the same log and aligns inside it; a repeated text still counts as new when the rows
+in front of it show that it is an extra copy. A read that cannot be placed (only new rows rendered, or
+a burst wider than the window) is held back; the same full read twice means the anchor is lost: the
+chat is baselined again and the rows that scrolled past are skipped (incident "lost_anchor"), never
+guessed.
 
-Outgoing messages go through an outbox: pending → sent → verified | failed. After typing and sending,
-the tail is read again; the send is verified only with exactly one new copy of the text from the
-logged-in account and an empty input box. It is retried at most once, and only when no copy appeared
-and the text is still in the input box (provably unsent); a text that vanished without a copy, or that
-appears twice, is an incident, never a blind retry. The account's own new rows come back once as
-`Message(..., from_persona=True)` echoes.
+Outgoing messages go through an outbox: pending → sent → verified | failed. A send starts only when the
+chat is in sync and its input box is empty (someone typing there is left alone). After typing and
+sending, the tail is read again (`verify_reads` times); the send is verified only with exactly one new
+copy of the text from the logged-in account and an empty input box. It is retried at most once, and
+only when no copy appeared and the text is still in the input box (provably unsent); a text that
+vanished without a copy, or that appears twice, is an incident, never a blind retry. The account's own
+new rows come back once as `Message(..., from_persona=True)` echoes.
 
 Health: every poll checks the window (present, logged in, tree readable) and the reads; after
 `trip_after` failing polls in a row (or `trip_after_send_failures` unverified sends) the circuit breaker
 opens: sends stop and `Kill(now, "wechat_unhealthy")` is emitted once. It closes again after
-`recover_after` healthy polls in a row. The transport has no "resume" event: whether the persona speaks
-again after a Kill is the policy's decision.
+`recover_after` healthy polls in a row. It never emits Resume: the policy's kill switch is one switch
+for every source, so a Resume from here could undo an owner's stop. After a Kill the owner resumes the
+persona (the owner resume command in a chat) or restarts it.
 
 Threading: UI automation objects belong to the thread that made them, so all UI calls must come from
 one thread. The chat loop calls poll and send from one thread; the transport remembers the thread that
@@ -114,12 +120,13 @@ def count_new(known: Sequence[Row], read: Sequence[Row], anchor: int = 3) -> int
     """How many rows at the end of `read` come after the end of `known`; None when `read` cannot be
     placed in `known` with confidence.
 
-    `read` is a contiguous stretch of the chat. Each offset o puts read[i] at known[o + i]; an offset
-    fits when all overlapping rows agree. Offsets are tried from the oldest, so the first fit gives the
-    fewest new rows: a stretch that fits inside the known log is never new, whatever repeats it holds.
-    New rows count only when at least `anchor` rows before them agree with the end of the log (fewer
-    when the log is shorter): one matching row is too weak an anchor for common texts ("哈哈",
-    "[图片]") and would let a partial render that shows only new rows pass for old ones.
+    `read` is a contiguous stretch of the chat; placing it means finding where all its rows that
+    overlap the log agree with it. First the reads that reach the bottom of the log (the list is kept
+    at its newest rows), fewest new rows first; new rows count only when at least `anchor` rows before
+    them agree with the end of the log (fewer when the log is shorter): one matching row is too weak
+    for common texts ("哈哈", "[图片]") and would let a render that shows only new rows pass for old
+    ones. Then a stretch inside the log (scrolled up, partly rendered), which is never new. A repeated
+    text is new when the rows in front of it show that it is an extra copy.
 
     Ambiguity left: a new message is missed while every visible row equals the row before it (same
     sender and text), until a read shows a different row in front of the run.
@@ -127,11 +134,19 @@ def count_new(known: Sequence[Row], read: Sequence[Row], anchor: int = 3) -> int
     k, r = len(known), len(read)
     if r == 0:
         return 0
-    for o in range(-(r - 1), k):
-        lo, hi = max(0, -o), min(r, k - o)
-        if all(read[i] == known[o + i] for i in range(lo, hi)):
-            new = max(0, o + r - k)
-            return new if new == 0 or r - new >= min(anchor, k) else None
+
+    def agree(o: int) -> bool:  # read[i] placed at known[o + i]
+        return all(read[i] == known[o + i] for i in range(max(0, -o), min(r, k - o)))
+
+    for new in range(r):
+        if new and min(r - new, k) < min(anchor, k):
+            break
+        if agree(k - r + new):
+            return new
+    need = min(anchor, r, k)
+    for o in range(k - r - 1, -r, -1):
+        if min(r, k - o) - max(0, -o) >= need and agree(o):
+            return 0
     return None
 
 
