@@ -66,6 +66,16 @@ class DecisionLog:
         self.stream.write(json.dumps(record, ensure_ascii=False) + "\n")
 
 
+def pump(policy, transport, decisions: DecisionLog, kill_file: Path | None, now: float) -> None:
+    """Feed everything that happened since the last look (messages, kill file) to the policy."""
+    events = transport.poll(now)
+    if kill_file is not None and kill_file.exists():
+        events.append(Kill(now, "file"))
+    for event in [*events, Tick(now)]:
+        for d in policy.observe(event):
+            decisions.write(asdict(d))
+
+
 def run_loop(policy, generator, transport, clock, decisions: DecisionLog, kill_file: Path | None = None,
              tick_s: float = TICK_S, seed: int = 0, until: float | None = None) -> int:  # fmt: skip
     """Drive the conversation until the transport has nothing more and no reply is pending (or until
@@ -73,21 +83,20 @@ def run_loop(policy, generator, transport, clock, decisions: DecisionLog, kill_f
     sent = 0
     while (not transport.finished(clock.now()) or policy.busy()) and (until is None or clock.now() < until):
         now = clock.now()
-        events = transport.poll(now)
-        if kill_file is not None and kill_file.exists():
-            events.append(Kill(now, "file"))
-        for event in [*events, Tick(now)]:
-            for d in policy.observe(event):
-                decisions.write(asdict(d))
+        pump(policy, transport, decisions, kill_file, now)
         requests = policy.due(now)
         for d in policy.take_decisions():
             decisions.write(asdict(d))
         for request in requests:
             reply = generator.reply(request.context, seed=seed + sent)
-            text = reply.text
-            if text and request.disclose:
-                text = f"{policy.config.disclosure_text} {text}"
+            text = (
+                f"{policy.config.disclosure_text} {reply.text}"
+                if reply.text and request.disclose
+                else reply.text
+            )
             when = clock.now()
+            # Generating takes seconds on a CPU: look again, so a kill or a new message wins.
+            pump(policy, transport, decisions, kill_file, when)
             ok, reason = policy.approve(request, text, when)
             record = {
                 "ts": when,
@@ -119,6 +128,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--no-disclosure", action="store_true", help="turn the AI disclosure off (not advised)"
     )
+    parser.add_argument("--load-in-4bit", action="store_true", help="4-bit weights on CUDA (bitsandbytes)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--debug", action="store_true", help="log message texts too")
 
@@ -166,7 +176,7 @@ def main(args: argparse.Namespace) -> int:
 
     policy = ReplyPolicy(PolicyConfig.from_dict(settings), random.Random(args.seed))
     print("loading the chat model…", file=sys.stderr)
-    generator = Generator(bundle)
+    generator = Generator(bundle, load_in_4bit=args.load_in_4bit)
     kill_file = args.kill_file or Path(args.bundle).parent / "STOP"
     stream = args.decisions.open("a", encoding="utf-8") if args.decisions else sys.stderr
     decisions = DecisionLog(

@@ -14,7 +14,10 @@ from tiny_llm import build_tiny_llm
 
 from runtime.__main__ import main
 from runtime.bundle import CHAT_MODEL, MODEL_INFO, POLICY, write_manifest
-from runtime.generator import to_live, to_window
+from runtime.chat import DecisionLog, SimClock, run_loop
+from runtime.generator import Reply, to_live, to_window
+from runtime.policy import PolicyConfig, ReplyPolicy
+from runtime.transports.replay import ReplayTransport
 
 T0 = 1_767_225_600  # 2026-01-01 08:00 in China
 
@@ -99,3 +102,38 @@ def test_chat_refuses_a_tampered_bundle(bundle, tmp_path, capsys):
     (copy / POLICY).write_text(json.dumps({"debounce_s": 0}))
     assert main(["chat", "--bundle", str(copy)]) == 1
     assert "policy.json: changed" in capsys.readouterr().err
+
+
+class SlowGenerator:
+    """Takes `seconds` of (simulated) time to write each reply; `during` runs while it writes."""
+
+    def __init__(self, clock, seconds: float, during=lambda: None):
+        self.clock, self.seconds, self.during = clock, seconds, during
+
+    def reply(self, context, seed):
+        self.clock.sleep(self.seconds)
+        self.during()
+        return Reply(f"ok {seed}", f"ok {seed}", 10, len(context))
+
+
+def loop_over(rows, generator_for, kill_file=None):
+    transport, clock = ReplayTransport(rows), SimClock(rows[0]["ts"])
+    config = PolicyConfig(whitelist=("family",), quiet_hours=None, follow_up_probability=0.0)
+    log = DecisionLog(io.StringIO())
+    run_loop(ReplyPolicy(config), generator_for(clock), transport, clock, log, kill_file)
+    return transport.sent, log.stream.getvalue()
+
+
+def test_a_message_arriving_while_the_model_writes_makes_the_reply_stale():
+    rows = [{"ts": T0, "chat": "family", "sender": "小雨", "text": "吃了吗"},
+            {"ts": T0 + 7, "chat": "family", "sender": "小雨", "text": "外婆?"}]  # fmt: skip
+    sent, log = loop_over(rows, lambda clock: SlowGenerator(clock, seconds=4))
+    assert '"reason": "stale"' in log
+    assert len(sent) == 1 and sent[0]["ts"] > T0 + 7  # only the answer to the latest message
+
+
+def test_the_kill_file_stops_a_reply_already_being_written(tmp_path):
+    stop = tmp_path / "STOP"
+    rows = [{"ts": T0, "chat": "family", "sender": "小雨", "text": "吃了吗"}]
+    sent, log = loop_over(rows, lambda clock: SlowGenerator(clock, 2, during=stop.touch), kill_file=stop)
+    assert sent == [] and '"reason": "killed"' in log
