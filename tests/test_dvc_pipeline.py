@@ -16,6 +16,7 @@ import pytest
 from tiny_llm import build_tiny_llm
 
 from pipelines.demo_data import generate
+from pipelines.stage import compose_config
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -146,3 +147,9 @@ def test_readme_main_command_tunes_smollm2_towards_the_persona(tmp_path):
     assert tuned["assistant_tone_rate"] < base["assistant_tone_rate"]
     assert tuned["val_loss"] < base["val_loss"]
     assert "## Samples" in (dst / "data/processed/eval_text/report.md").read_text()
+    # The real bundle: a value counts as leaked unless the base model already carried it (SmolLM2's
+    # vocabulary holds common first names such as "Helen"; those did not come from the chats).
+    base = b"".join(p.read_bytes() for p in (dst / "data/models/base_model").rglob("*") if p.is_file())
+    values = {v for v in generate(compose_config([])).truth.sensitive_values() if v.encode() not in base}
+    bundle = [p.read_bytes() for p in (dst / "data/dist/demo").rglob("*") if p.is_file()]
+    assert not [v for v in values if any(v.encode() in blob for blob in bundle)]
