@@ -89,11 +89,12 @@ def main() -> None:
 
     model = bundle.components["chat_model"]["base_model"]
     print(f"{len(rows)} messages over {a.hours:g} simulated hours; model {model}")
-    memory, start, hour = [], time.perf_counter(), 0
+    memory, start, hour, warm = [], time.perf_counter(), 0, None  # warm: first hour after a reply
     while not transport.finished(clock.now()) or policy.busy():
         hour += 1
         run_loop(policy, generator, transport, clock, decisions, until=DAY0 + hour * 3600)
         memory.append(process.memory_info().rss / 2**20)
+        warm = hour - 1 if warm is None and transport.sent else warm
         if hour % 4 == 0:
             print(f"  hour {hour:2d}: {len(transport.sent):3d} sent, RSS {memory[-1]:.0f} MB", flush=True)
     wall = time.perf_counter() - start
@@ -106,9 +107,10 @@ def main() -> None:
     policy_seconds = wall - gen_seconds[0]
     print(f"\npromises broken: {len(broken)}" + "".join(f"\n  {b}" for b in broken[:10]))
     print(f"sent {len(transport.sent)} messages from {calls[0]} generations; decisions: {decisions.counts}")
-    growth = memory[-1] - memory[min(1, len(memory) - 1)]
+    # The first reply allocates the generation buffers; flat means no growth after that.
+    growth = memory[-1] - memory[warm or 0]
     print(f"memory (RSS, MB) per simulated hour: first {memory[0]:.0f}, last {memory[-1]:.0f}, "
-          f"max {max(memory):.0f}; growth after hour 2: {growth:+.0f} MB")  # fmt: skip
+          f"max {max(memory):.0f}; from hour {(warm or 0) + 1} (first reply) to the end: {growth:+.0f} MB")  # fmt: skip
     per_reply, per_decision = gen_seconds[0] / max(calls[0], 1), policy_seconds / max(n_decisions, 1)
     print(f"wall {wall:.1f} s: {n_decisions / wall:.1f} decisions/s overall")
     print(f"generation {per_reply:.2f} s/reply vs policy + loop {per_decision * 1e3:.2f} ms/decision "
