@@ -110,7 +110,8 @@ def main() -> None:
     # The first reply allocates the generation buffers; flat means no growth after that.
     growth = memory[-1] - memory[warm or 0]
     print(f"memory (RSS, MB) per simulated hour: first {memory[0]:.0f}, last {memory[-1]:.0f}, "
-          f"max {max(memory):.0f}; from hour {(warm or 0) + 1} (first reply) to the end: {growth:+.0f} MB")  # fmt: skip
+          f"max {max(memory):.0f}")  # fmt: skip
+    print(f"growth from hour {(warm or 0) + 1} (first reply) to the end: {growth:+.0f} MB")
     per_reply, per_decision = gen_seconds[0] / max(calls[0], 1), policy_seconds / max(n_decisions, 1)
     print(f"wall {wall:.1f} s: {n_decisions / wall:.1f} decisions/s overall")
     print(f"generation {per_reply:.2f} s/reply vs policy + loop {per_decision * 1e3:.2f} ms/decision "
