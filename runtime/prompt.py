@@ -87,6 +87,45 @@ def renumber_placeholders(turns: Sequence[Turn]) -> list[Turn]:
     return out
 
 
+@dataclass(frozen=True, slots=True)
+class Prerendered:
+    """A turn with its body rendered once (None when its text mentions placeholders, which
+    renumbering would change), for building many overlapping windows quickly."""
+
+    turn: Turn
+    body: str | None
+
+
+def prerender(turn: Turn) -> Prerendered:
+    plain = PLACEHOLDER_RE.search(turn.text) is None and PLACEHOLDER_RE.search(turn.quote_of) is None
+    return Prerendered(turn, render_text(turn) if plain else None)
+
+
+def renumbered_window(items: Sequence[Prerendered]) -> str:
+    """`format_window(renumber_placeholders(turns))`, byte for byte, without re-rendering bodies:
+    only the speaker labels (and a quoted speaker) change from one window to the next."""
+    if any(r.body is None for r in items):
+        return format_window(renumber_placeholders([r.turn for r in items]))
+    order: dict[str, str] = {}
+
+    def new(name: str) -> str:
+        if not PLACEHOLDER_RE.fullmatch(name):
+            return name
+        return order.setdefault(name, f"<U{len(order) + 1}>")
+
+    lines = []
+    for r in items:
+        t, body = r.turn, r.body
+        speaker = new(t.speaker)
+        if t.quote_speaker:  # numbered in the same order as renumber_placeholders does
+            quoted_by = new(t.quote_speaker)
+            prefix = f"(replying to {t.quote_speaker}: "
+            if t.kind == "quote" and t.quote_of and quoted_by != t.quote_speaker and body.startswith(prefix):
+                body = f"(replying to {quoted_by}: " + body[len(prefix) :]
+        lines.append(f"{speaker}: {body}")
+    return "\n".join(lines)
+
+
 def format_memory(snippets: Sequence[str]) -> str:
     """Retrieved memory snippets in one short fixed block (empty when there are none)."""
     if not snippets:

@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from runtime.prompt import Turn, chat_messages, format_window, renumber_placeholders
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from runtime.prompt import (
+    Turn,
+    chat_messages,
+    format_window,
+    prerender,
+    renumber_placeholders,
+    renumbered_window,
+)
 
 
 def test_window_is_one_line_per_message_with_non_text_as_tokens():
@@ -40,3 +50,22 @@ def test_chat_messages_put_memory_before_the_window_and_reply_last():
     assert [m["role"] for m in msgs] == ["system", "user", "assistant"]
     assert msgs[1]["content"] == "Things said before:\n- <TARGET>: my cat is Mochi\n\n<U1>: hi"
     assert chat_messages("be her", "<U1>: hi")[-1]["role"] == "user"
+
+
+PLACEHOLDERS = st.sampled_from(["<TARGET>", "<U1>", "<U2>", "<U7>", "<U12>"])
+TURNS = st.builds(
+    Turn,
+    speaker=PLACEHOLDERS,
+    kind=st.sampled_from(["text", "quote", "image", "link"]),
+    text=st.one_of(
+        st.sampled_from(["吃了吗", "ok ~ 🌻", "<U7> 你好", "(replying to <U2>: x", ""]), st.text(max_size=8)
+    ),
+    quote_of=st.sampled_from(["", "昨天说的那个", "<U12> 说的 " * 5]),
+    quote_speaker=st.one_of(st.just(""), PLACEHOLDERS),
+)
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(st.lists(TURNS, max_size=12))
+def test_prerendered_windows_are_byte_identical_to_the_reference_rendering(turns):
+    assert renumbered_window([prerender(t) for t in turns]) == format_window(renumber_placeholders(turns))

@@ -18,7 +18,7 @@ from types import SimpleNamespace
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
-from runtime.prompt import TARGET, Turn, format_window, renumber_placeholders
+from runtime.prompt import TARGET, Turn, format_window, prerender, renumbered_window
 
 TEXT_KINDS = {"text", "quote", "link", "file"}
 
@@ -35,7 +35,7 @@ class SftData:
 @dataclass
 class _Msg:
     session: int
-    ts: pd.Timestamp
+    ts_ns: int  # nanoseconds since the epoch (integer: exact gap comparisons, cheap to build)
     turn: Turn
     is_target: bool
 
@@ -58,7 +58,7 @@ def merge_persona_runs(msgs: list[_Msg], gap_s: float) -> list[_Msg]:
             and prev.session == m.session
             and m.turn.kind in TEXT_KINDS
             and prev.turn.kind in TEXT_KINDS
-            and (m.ts - prev.ts).total_seconds() <= gap_s
+            and m.ts_ns - prev.ts_ns <= gap_s * 1_000_000_000
         ):
             t = prev.turn
             merged = Turn(
@@ -68,7 +68,7 @@ def merge_persona_runs(msgs: list[_Msg], gap_s: float) -> list[_Msg]:
                 t.quote_of,
                 t.quote_speaker,
             )
-            out[-1] = _Msg(prev.session, m.ts, merged, True)
+            out[-1] = _Msg(prev.session, m.ts_ns, merged, True)
         else:
             out.append(m)
     return out
@@ -109,17 +109,16 @@ def run(cfg: DictConfig, messages: pd.DataFrame) -> SftData:
         for split in ("train", "val"):
             n_sessions[split] += sum(1 for s in starts.index if split_of[s] == split)
 
+        # Plain Python lists first: iterating Arrow-backed columns value by value is slow.
+        columns = [
+            chat[c].tolist() for c in ("speaker", "kind", "text", "quote_of", "quote_speaker", "is_target")
+        ]
         msgs = [
             _Msg(int(s), ts, Turn(sp, k, t or "", q or "", qs or ""), bool(tg))
             for s, ts, sp, k, t, q, qs, tg in zip(
-                session_ids,
-                chat["ts"],
-                chat["speaker"],
-                chat["kind"],
-                chat["text"],
-                chat["quote_of"],
-                chat["quote_speaker"],
-                chat["is_target"],
+                session_ids.tolist(),
+                chat["ts"].dt.as_unit("ns").astype("int64").tolist(),
+                *columns,
                 strict=True,
             )
         ]
@@ -131,6 +130,7 @@ def run(cfg: DictConfig, messages: pd.DataFrame) -> SftData:
             by_session.setdefault(m.session, []).append(m)
         for session, session_msgs in by_session.items():
             split = split_of[session]
+            rendered = [prerender(m.turn) for m in session_msgs]  # each body once, not once per window
             if c.sharegpt:
                 conv = sharegpt_conversation(c, session_msgs)
                 if conv is not None:
@@ -138,14 +138,15 @@ def run(cfg: DictConfig, messages: pd.DataFrame) -> SftData:
             for i, m in enumerate(session_msgs):
                 if not m.is_target:
                     continue
-                context = [x.turn for x in session_msgs[max(0, i - c.window) : i]]
-                reason = _reject(c, m.turn, context)
+                start = max(0, i - c.window)
+                reason = _reject(c, m.turn, i - start)
                 if reason:
                     drops[reason] += 1
                     continue
                 if c.placeholders == "per_window":
-                    context = renumber_placeholders(context)
-                window = format_window(context)
+                    window = renumbered_window(rendered[start:i])
+                else:
+                    window = format_window(x.turn for x in session_msgs[start:i])
                 reply = reply_text(m.turn)
                 if (window, reply) in seen_exact:
                     drops["duplicate"] += 1
@@ -174,9 +175,9 @@ def plain(node: DictConfig) -> SimpleNamespace:
     return convert(OmegaConf.to_container(node, resolve=True))
 
 
-def _reject(c: SimpleNamespace, reply: Turn, context: list[Turn]) -> str | None:
+def _reject(c: SimpleNamespace, reply: Turn, n_context: int) -> str | None:
     """Why this persona turn is not a useful training target, or None."""
-    if len(context) < c.min_context:
+    if n_context < c.min_context:
         return "too_little_context"
     text = reply_text(reply)
     if not text:
@@ -195,8 +196,13 @@ def sharegpt_conversation(c: SimpleNamespace, session: list[_Msg]) -> dict | Non
     for m in session:
         if m.is_target and reply_text(m.turn):
             if pending:
-                lines = renumber_placeholders(pending) if c.placeholders == "per_window" else pending
-                turns.append({"from": "human", "value": format_window(lines)})
+                per_window = c.placeholders == "per_window"
+                human = (
+                    renumbered_window([prerender(t) for t in pending])
+                    if per_window
+                    else format_window(pending)
+                )
+                turns.append({"from": "human", "value": human})
                 pending = []
             if turns:  # a conversation must open with a human turn
                 turns.append({"from": "gpt", "value": reply_text(m.turn)})
