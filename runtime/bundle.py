@@ -6,6 +6,8 @@ A bundle is a folder (`data/dist/<name>/`, optionally zipped for copying):
                     record, and the sha256 of every other file
     chat_model/     the merged persona model (Hugging Face folder + still_model.json)
     policy.json     reply policy and AI disclosure settings (runtime.policy.PolicyConfig)
+    memory/         retrieval memory: anonymized snippets, BM25 postings, embeddings + encoder and
+                    the retrieval settings (runtime/memory.py); optional
 
 `pipelines.package` writes bundles with `write_manifest`; the runtime opens them with `open_bundle`,
 which verifies every checksum before anything is loaded and refuses a bundle with missing, changed
@@ -23,6 +25,7 @@ SCHEMA_VERSION = 1
 MANIFEST = "manifest.json"
 CHAT_MODEL = "chat_model"
 POLICY = "policy.json"
+MEMORY = "memory"
 MODEL_INFO = "still_model.json"  # inside chat_model/: prompt format, instruction, training facts
 
 
@@ -69,6 +72,12 @@ class Bundle:
     @property
     def model_info(self) -> dict:
         return json.loads((self.chat_model / MODEL_INFO).read_text(encoding="utf-8"))
+
+    @property
+    def memory(self) -> Path | None:
+        """The memory index folder, or None when the bundle was built without memory."""
+        component = self.components.get("memory")
+        return self.root / component["path"] if component else None
 
     @property
     def policy(self) -> dict:

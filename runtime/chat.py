@@ -103,6 +103,7 @@ def run_loop(policy, generator, transport, clock, decisions: DecisionLog, kill_f
                 "chat": request.chat,
                 "kind": request.kind,
                 "request_id": request.request_id,
+                "memory": list(reply.memory_ids),  # which snippets the reply was grounded on
             }
             if ok and transport.send(request.chat, text, when):
                 policy.sent(request, text, when)
@@ -127,6 +128,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--kill-file", type=Path, help="sending stops while this file exists")
     parser.add_argument(
         "--no-disclosure", action="store_true", help="turn the AI disclosure off (not advised)"
+    )
+    parser.add_argument(
+        "--no-memory", action="store_true", help="reply without the bundle's retrieval memory"
+    )
+    parser.add_argument(
+        "--memory-k", type=int, metavar="K", help="memory snippets per reply (bundle default)"
     )
     parser.add_argument("--load-in-4bit", action="store_true", help="4-bit weights on CUDA (bitsandbytes)")
     parser.add_argument("--seed", type=int, default=0)
@@ -176,7 +183,10 @@ def main(args: argparse.Namespace) -> int:
 
     policy = ReplyPolicy(PolicyConfig.from_dict(settings), random.Random(args.seed))
     print("loading the chat model…", file=sys.stderr)
-    generator = Generator(bundle, load_in_4bit=args.load_in_4bit)
+    memory = (
+        {"enabled": False} if args.no_memory else ({"k": args.memory_k} if args.memory_k is not None else {})
+    )
+    generator = Generator(bundle, load_in_4bit=args.load_in_4bit, memory=memory)
     kill_file = args.kill_file or Path(args.bundle).parent / "STOP"
     stream = args.decisions.open("a", encoding="utf-8") if args.decisions else sys.stderr
     decisions = DecisionLog(

@@ -5,6 +5,9 @@ Live chats show display names; the model was trained on placeholders. Each windo
 appearance, mentions of those names in the text become their placeholders, PII is masked), the
 prompt is built by `runtime.prompt`, and the reply is mapped back: `<U1>` becomes that person's
 name again, other placeholders are dropped, and anything PII-shaped the model invents is removed.
+
+With the bundle's memory on, the window's last lines query the memory index and the best snippets
+go into the prompt's memory block, fitted to the memory token budget (as in training).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from runtime.bundle import Bundle
+from runtime.memory import MemoryIndex, RetrievalSettings, fit_memory, query_of
 from runtime.pii import mask_pii
 from runtime.prompt import TARGET, Turn, encode_prompt, format_window
 
@@ -72,12 +76,15 @@ class Reply:
     raw: str  # what the model wrote (for debug logging only)
     prompt_tokens: int
     window_lines: int
+    memory_ids: tuple[str, ...] = ()  # snippets that went into the prompt (logged with the decision)
 
 
 class Generator:
     """Loads the bundle's chat model once; `reply(context, seed)` writes the persona's next message."""
 
-    def __init__(self, bundle: Bundle, device: str | None = None, load_in_4bit: bool = False):
+    def __init__(self, bundle: Bundle, device: str | None = None, load_in_4bit: bool = False,
+                 memory: dict | None = None):  # fmt: skip
+        """`memory` overrides the bundle's retrieval settings (e.g. {"enabled": False} or {"k": 1})."""
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -95,13 +102,35 @@ class Generator:
             self.model.to(self.device)
         gen = self.model.generation_config
         self.max_prompt_tokens = info["max_prompt_tokens"] - (gen.max_new_tokens or 128)
+        self.memory: MemoryIndex | None = None
+        self.memory_settings = RetrievalSettings(enabled=False)
+        if bundle.memory is not None:
+            settings = {**bundle.manifest["components"]["memory"]["retrieval"], **(memory or {})}
+            self.memory_settings = RetrievalSettings.from_dict(settings)
+            if self.memory_settings.enabled and self.memory_settings.k > 0:
+                self.memory = MemoryIndex.load(bundle.memory, dense=self.memory_settings.mode != "lexical")
+
+    def recall(self, window: str) -> tuple[list[str], tuple[str, ...]]:
+        """Memory snippets for a window (fitted to the token budget) and their ids."""
+        if self.memory is None:
+            return [], ()
+        settings = self.memory_settings
+        hits = self.memory.recall(query_of(window, settings.query_messages), settings)
+        texts = fit_memory(
+            [h.snippet.prompt_text for h in hits],
+            settings.max_tokens,
+            lambda t: len(self.tokenizer(t, add_special_tokens=False)["input_ids"]),
+        )
+        by_text = {h.snippet.prompt_text: h.snippet.id for h in hits}
+        return texts, tuple(by_text[t] for t in texts)
 
     def reply(self, context: Sequence[ChatLine], seed: int) -> Reply:
         from runtime.generate import generate_replies
 
         window = to_window(context)
+        memory, memory_ids = self.recall(window.text)
         ids, kept = encode_prompt(
-            self.tokenizer, self.instruction, window.text, max_tokens=self.max_prompt_tokens
+            self.tokenizer, self.instruction, window.text, memory, max_tokens=self.max_prompt_tokens
         )
         raw = generate_replies(self.model, self.tokenizer, [ids], seed=seed, batch_size=1)[0]
-        return Reply(to_live(raw, window.names), raw, len(ids), kept)
+        return Reply(to_live(raw, window.names), raw, len(ids), kept, memory_ids)

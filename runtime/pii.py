@@ -226,8 +226,9 @@ PII_PATTERNS: tuple[PiiPattern, ...] = (
     ),
     _p(
         "PERSON",
-        "mention",  # @name + U+2005 in group chats; known members' names win over this (higher score)
-        r"@(?!所有人\u2005|(?i:all)\u2005)(?P<v>[^@\n\u2005]{1,40})\u2005",
+        "mention",  # @name + U+2005 in group chats; known members' names win over this (higher score);
+        # an already-masked mention (@<U3>) is not PII any more
+        r"@(?!所有人\u2005|(?i:all)\u2005|<[A-Z][A-Z0-9_]*>\u2005)(?P<v>[^@\n\u2005]{1,40})\u2005",
         score=0.5,
     ),
 )

@@ -278,6 +278,17 @@ def test_persona_facts_repeat_months_apart(export):
         assert all(fact["value"].lower() in s["text"].lower() for s in fact["statements"]), fact["key"]
 
 
+def test_memory_questions_are_held_out_and_answerable(export):
+    """The questions are never asked in the chats; their answers are in what the persona said."""
+    chats = b"\n".join(export.files.values()).decode("utf-8", errors="replace").lower()
+    questions = export.truth.memory_questions
+    assert len(questions) >= 12 and len({q["fact"] for q in questions}) >= 6
+    for q in questions:
+        assert q["question"].lower() not in chats, q["id"]
+        assert all(e.lower() in chats for e in q["evidence"]), q["id"]
+        assert any(a.lower() in e.lower() for a in q["answers"] for e in q["evidence"]), q["id"]
+
+
 def test_family_exports_overlap(export):
     """The same messages in both family exports: ingest must keep one copy of each."""
     early = Counter((int(r["CreateTime"]), r["Sender"] or "系统") for r in memotrace_rows(export))

@@ -92,11 +92,28 @@ def project(tmp_path_factory) -> Path:
 
 def test_repro_builds_training_data_from_the_demo(project):
     out = sh(project, "dvc", "repro")
-    assert stages_run(out) == {"config", "demo_data", "ingest", "anonymize", "sft_data", *MODEL_STAGES}
+    assert stages_run(out) == {
+        "config",
+        "demo_data",
+        "ingest",
+        "anonymize",
+        "memory",
+        "sft_data",
+        *MODEL_STAGES,
+    }
     assert max_window_lines(project) <= 12
     metrics = sh(project, "dvc", "metrics", "show", "--json")
     assert "examples_train" in metrics and "assistant_tone_rate" in metrics and "eval" in metrics
     assert (project / "data/models/merge/model.safetensors").exists()
+    memory = json.loads(metrics)  # eval_text reports retrieval and fact consistency as DVC metrics
+    eval_metrics = next(v for k, v in memory[""]["data"].items() if k.endswith("eval_text/metrics.json"))[
+        "data"
+    ]
+    assert set(eval_metrics["memory"]["retrieval"]) == {"lexical", "dense", "hybrid"}
+    assert eval_metrics["memory"]["retrieval"]["hybrid"]["recall_at_5"] > 0.5
+    assert {"with_memory", "without_memory"} <= set(eval_metrics["memory"]["fact_consistency"])
+    manifest = json.loads((project / "data/dist/demo/manifest.json").read_text())
+    assert manifest["components"]["memory"]["snippets"] > 100 and manifest["components"]["memory"]["dense"]
 
 
 def test_the_bundle_holds_no_name_wxid_or_pii_of_the_demo(project, make_cfg):

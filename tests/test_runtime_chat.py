@@ -13,10 +13,12 @@ import pytest
 from tiny_llm import build_tiny_llm
 
 from runtime.__main__ import main
-from runtime.bundle import CHAT_MODEL, MODEL_INFO, POLICY, write_manifest
+from runtime.bundle import CHAT_MODEL, MEMORY, MODEL_INFO, POLICY, open_bundle, write_manifest
 from runtime.chat import DecisionLog, SimClock, run_loop
-from runtime.generator import Reply, to_live, to_window
+from runtime.generator import Generator, Reply, to_live, to_window
+from runtime.memory import Snippet, write_index
 from runtime.policy import PolicyConfig, ReplyPolicy
+from runtime.prompt import format_memory
 from runtime.transports.replay import ReplayTransport
 
 T0 = 1_767_225_600  # 2026-01-01 08:00 in China
@@ -57,7 +59,15 @@ def bundle(tmp_path_factory) -> Path:
     )
     policy = {"debounce_s": 1.0, "jitter_s": [0.0, 0.2], "follow_up_probability": 0.0, "quiet_hours": None}
     (root / POLICY).write_text(json.dumps(policy))
-    components = {"chat_model": {"path": CHAT_MODEL}, "policy": {"path": POLICY}}
+    said = {"C1-0-0": "<TARGET>: my cat Mochi is 6 years old", "C1-1-0": "<TARGET>: 我最拿手的是酒酿圆子"}
+    snippets = [
+        Snippet(i, "C1", i[:4].replace("-", ":"), "2026-03-08", T0 - 9e6, ["<TARGET>"], t)
+        for i, t in said.items()
+    ]
+    retrieval = {"k": 2, "max_tokens": 60, "mode": "hybrid"}
+    write_index(root / MEMORY, snippets, None, {"retrieval": retrieval})
+    components = {"chat_model": {"path": CHAT_MODEL}, "policy": {"path": POLICY},
+                  "memory": {"path": MEMORY, "retrieval": retrieval}}  # fmt: skip
     write_manifest(root, {"name": "demo", "created": "now", "consent": {}, "components": components})
     return root
 
@@ -85,6 +95,34 @@ def test_replay_sends_only_where_and_when_the_policy_allows(bundle, tmp_path, ca
     log_text = decisions.read_text(encoding="utf-8")
     assert "not_whitelisted" in log_text and '"stop"' in log_text
     assert "吃饭" not in log_text and "text" not in log_text  # no contents without --debug
+
+
+def replay_decisions(bundle, tmp_path, *extra: str) -> list[dict]:
+    log = tmp_path / "chat.jsonl"
+    rows = [{"ts": T0, "chat": "family", "sender": "小雨", "text": "外婆 your cat Mochi is so cute"}]
+    log.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+    decisions = tmp_path / f"decisions{len(list(tmp_path.glob('decisions*')))}.jsonl"  # the log appends
+    args = ["chat", "--bundle", str(bundle), "--transport", "replay", "--log", str(log),
+            "--decisions", str(decisions), *extra]  # fmt: skip
+    assert main(args) == 0
+    return [json.loads(line) for line in decisions.read_text().splitlines()]
+
+
+def test_replies_are_grounded_on_memory_and_the_snippets_are_logged(bundle, tmp_path):
+    sent = [d for d in replay_decisions(bundle, tmp_path) if d["action"] in ("sent", "dropped")]
+    assert sent and sent[0]["memory"] == ["C1-0-0"]  # only the snippet that shares words with the chat
+    off = [d for d in replay_decisions(bundle, tmp_path, "--no-memory") if d["action"] in ("sent", "dropped")]
+    assert off and off[0]["memory"] == []
+
+
+def test_the_memory_block_stays_within_the_bundle_budget(bundle):
+    generator = Generator(open_bundle(bundle), device="cpu", memory={"max_tokens": 25})
+    texts, ids = generator.recall("<U1>: Mochi and 酒酿圆子 and the cat")
+    count = len(generator.tokenizer(format_memory(texts), add_special_tokens=False)["input_ids"])
+    assert count <= 25 and len(ids) == len(texts) < 2
+    roomy = Generator(open_bundle(bundle), device="cpu", memory={"max_tokens": 400})
+    assert sorted(roomy.recall("<U1>: Mochi and 酒酿圆子 and the cat")[1]) == ["C1-0-0", "C1-1-0"]
+    assert Generator(open_bundle(bundle), device="cpu", memory={"enabled": False}).memory is None
 
 
 def test_console_answers_typed_messages(bundle, monkeypatch, capsys):

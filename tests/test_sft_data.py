@@ -9,8 +9,10 @@ import sys
 import pandas as pd
 import pytest
 
+from pipelines import memory
 from pipelines.sft_data import run
 from pipelines.sft_data.__main__ import dataset_info
+from runtime.memory import MemoryIndex, write_index
 
 T0 = pd.Timestamp("2026-03-01 09:00", tz="Asia/Shanghai")
 WORDS = ["apple", "banana", "cherry", "damson", "elder", "fig", "grape", "hazel", "kiwi", "lemon"]
@@ -144,7 +146,8 @@ def test_entry_point_writes_every_output(data_dir, tmp_path):
             (s * 300 + 1, "<TARGET>", f"{WORDS[s]} is fine~"),
         ]
     table(rows).to_parquet(src / "messages.parquet")
-    subprocess.run([sys.executable, "-m", "pipelines.sft_data", f"paths.data={data_dir}"], check=True)
+    cmd = [sys.executable, "-m", "pipelines.sft_data", f"paths.data={data_dir}", "sft_data.memory.fraction=0"]
+    subprocess.run(cmd, check=True)
     out = data_dir / "processed" / "sft_data"
     assert {p.name for p in out.iterdir()} == {
         "train.jsonl",
@@ -157,6 +160,31 @@ def test_entry_point_writes_every_output(data_dir, tmp_path):
     stats = json.loads((out / "stats.json").read_text())
     assert stats["examples_train"] + stats["examples_val"] == 10
     assert len((out / "train.jsonl").read_text().splitlines()) == stats["examples_train"]
+
+
+def test_memory_augmented_examples_never_see_their_own_conversation_or_the_future(make_cfg, tmp_path):
+    rows = []
+    for s in range(8):  # eight conversations five hours apart, all about Mochi
+        rows += [
+            (s * 300, "<U1>", f"how are Mochi and the {WORDS[s]}"),
+            (s * 300 + 1, "<TARGET>", f"Mochi ate the {WORDS[s]}~"),
+        ]
+    messages = table(rows)
+    cfg = make_cfg("sft_data.val_fraction=0", "sft_data.memory.fraction=1", "sft_data.memory.reply_aware=1",
+                   "memory.embedder.kind=none")  # fmt: skip
+    write_index(tmp_path, memory.run(cfg, messages).snippets, None, {})
+    index = MemoryIndex.load(tmp_path)
+    by_id = {s.id: s for s in index.snippets}
+    data = run(cfg, messages, index)
+    assert len(data.train) == 8 and data.stats["with_memory"]["train"] == 7  # the first has no past
+    for ex in data.train:
+        found = [by_id[i] for i in ex.get("memory_ids", [])]
+        assert all(s.session != ex["session"] and s.ts < ex["ts"] for s in found)
+        assert ex.get("memory", []) == [s.prompt_text for s in found]
+    assert "Mochi" in data.train[-1]["memory"][0]
+    assert not run(make_cfg("sft_data.val_fraction=0", "sft_data.memory.fraction=0"), messages, index).stats[
+        "with_memory"
+    ]["train"]
 
 
 def test_entry_point_says_what_to_run_when_input_is_missing(data_dir):

@@ -22,11 +22,10 @@ CORPUS = [
 ]
 
 
-def build_tiny_llm(path: Path, seed: int = 0) -> Path:
-    """Write a ~0.3M-parameter Llama chat model to `path` (config, safetensors, tokenizer)."""
-    import torch
+def build_tiny_tokenizer():
+    """A byte-level BPE tokenizer (400 tokens) trained on a few chat lines, with ChatML."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+    from transformers import PreTrainedTokenizerFast
 
     bpe = Tokenizer(models.BPE())
     bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
@@ -40,7 +39,15 @@ def build_tiny_llm(path: Path, seed: int = 0) -> Path:
         unk_token="<|endoftext|>",
     )  # fmt: skip
     tokenizer.chat_template = CHATML
+    return tokenizer
 
+
+def build_tiny_llm(path: Path, seed: int = 0) -> Path:
+    """Write a ~0.3M-parameter Llama chat model to `path` (config, safetensors, tokenizer)."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    tokenizer = build_tiny_tokenizer()
     torch.manual_seed(seed)
     config = LlamaConfig(
         vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,

@@ -58,6 +58,7 @@ class Truth:
     pii: list[dict]  # {key, entity, value, owner}: one entry per spelling
     non_members: list[dict]
     persona_facts: list[dict]
+    memory_questions: list[dict]  # held-out questions about the facts (eval_text's memory check)
     style: dict
     files: dict[str, str]  # relative path -> format
     counts: dict
@@ -112,6 +113,7 @@ def generate(cfg: DictConfig) -> DemoExport:
         pii=[{"key": v.key, "entity": v.entity, "value": v.value, "owner": v.owner} for v in pii],
         non_members=[{**n, "forms": list(n["forms"])} for n in NON_MEMBERS],
         persona_facts=_facts(events, tz),
+        memory_questions=memory_questions(),
         style=dict(STYLE_RULES),
         files=out.formats,
         counts=_counts(events, out, tz),
@@ -215,6 +217,22 @@ def _facts(events: list[Event], tz: ZoneInfo) -> list[dict]:
             {"key": fact["key"], "value": fact["value"], "detail": fact["detail"], "statements": statements}
         )
     return out
+
+
+def memory_questions() -> list[dict]:
+    """Questions about the persona's facts that the chats never ask, with the answers a consistent
+    reply contains and the statements (evidence) a retriever should find."""
+    return [
+        {
+            "id": f"{fact['key']}-{i}",
+            "fact": fact["key"],
+            "question": question,
+            "answers": list(fact["answers"]),
+            "evidence": [line for _chat, _at, line in fact["statements"]],
+        }
+        for fact in FACTS
+        for i, question in enumerate(fact["questions"], start=1)
+    ]
 
 
 def _counts(events: list[Event], out: _Rendered, tz: ZoneInfo) -> dict:

@@ -1,12 +1,13 @@
 """`python -m pipelines.demo_data [overrides]`: write the fictional demo exports to
-`demo_data.output` (the raw chats folder), replacing the folder as a whole."""
+`demo_data.output` (the raw chats folder), replacing the folder as a whole, and the held-out
+memory questions to `demo_data.questions`."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from pipelines import stage
-from pipelines.atomic import atomic_path
+from pipelines.atomic import atomic_path, write_jsonl
 from pipelines.demo_data import generate
 
 # A hidden file (ingest skips hidden files) that marks the folder as ours to replace.
@@ -33,6 +34,7 @@ def main(argv: list[str] | None = None) -> None:
             "rerunning replaces this folder.\n",
             encoding="utf-8",
         )
+    write_jsonl(cfg.demo_data.questions, export.truth.memory_questions)
     counts = export.truth.counts
     stage.log.info(
         "demo_data: %d messages (%d rows in %d files, %d overlapping) -> %s",

@@ -1019,8 +1019,11 @@ THREADS: tuple[Thread, ...] = (
 
 # ---------------------------------------------------------------------------- facts
 
-# Facts the persona states across months, for a later retrieval-memory feature. Each statement is
-# (chat, fraction of the period, persona line); every line names the fact's value.
+# Facts the persona states across months, for retrieval memory. Each statement is (chat, fraction of
+# the period, persona line); every line names the fact's value. `questions` are held out: never said
+# in the chats, asked by the evaluation (data/raw/memory_questions.jsonl); a reply is consistent
+# with the fact when it contains one of the `answers`. Some questions share words with the
+# statements, others only meaning (what dense retrieval is for).
 FACTS: tuple[dict, ...] = (
     {
         "key": "pet",
@@ -1031,6 +1034,8 @@ FACTS: tuple[dict, ...] = (
             ("family", 0.42, "Mochi the cat ate my basil again 😂"),
             ("garden", 0.78, "my orange cat Mochi loves the sunflower pots"),
         ),
+        "questions": ("Grandma what's your cat's name again?", "how old is your cat now?"),
+        "answers": ("Mochi",),
     },
     {
         "key": "hometown",
@@ -1041,6 +1046,8 @@ FACTS: tuple[dict, ...] = (
             ("garden", 0.46, "in Suzhou where i grew up every house had jasmine"),
             ("family", 0.86, "Suzhou is still home, i never move"),
         ),
+        "questions": ("where did you grow up grandma?", "which city is your hometown?"),
+        "answers": ("Suzhou", "苏州"),
     },
     {
         "key": "former_job",
@@ -1051,6 +1058,11 @@ FACTS: tuple[dict, ...] = (
             ("private", 0.5, "when i was music teacher, the kids loved my erhu"),
             ("family", 0.9, "31 years music teacher, my voice still good 😂"),
         ),
+        "questions": (
+            "what did you teach at school before you retired?",
+            "what was your job when you were young?",
+        ),
+        "answers": ("music",),
     },
     {
         "key": "running_joke",
@@ -1061,6 +1073,8 @@ FACTS: tuple[dict, ...] = (
             ("family", 0.55, "grandkids, my sunflower taller than your uncle now 😂"),
             ("private", 0.84, "sunflower taller than your uncle again 😂"),
         ),
+        "questions": ("how tall are your sunflowers now?", "is the sunflower still growing?"),
+        "answers": ("uncle",),
     },
     {
         "key": "plan_trip",
@@ -1071,6 +1085,8 @@ FACTS: tuple[dict, ...] = (
             ("private", 0.62, "grandma go to Guilin in October with the garden club"),
             ("family", 0.93, "Guilin in October, so excited!! buy new shoes"),
         ),
+        "questions": ("where is the garden club trip going?", "are you travelling anywhere this autumn?"),
+        "answers": ("Guilin", "桂林"),
     },
     {
         "key": "plan_graduation",
@@ -1081,6 +1097,32 @@ FACTS: tuple[dict, ...] = (
             ("family", 0.5, "everybody go to your graduation in June ok? i go first"),
             ("private", 0.7, "your graduation in June, i wear my red dress"),
         ),
+        "questions": ("are you coming to my graduation?", "what will you wear to my graduation?"),
+        "answers": ("June", "red dress"),
+    },
+    {
+        "key": "best_dish",
+        "value": "酒酿圆子",
+        "detail": "her best dish is sweet rice-wine dumplings",
+        "statements": (
+            ("family", 0.15, "我最拿手的是酒酿圆子, everybody come eat"),
+            ("private", 0.58, "酒酿圆子 is grandma's best dish, i teach you"),
+            ("garden", 0.81, "今天又做了拿手的酒酿圆子 😂"),
+        ),
+        "questions": ("外婆你最拿手的菜是什么?", "what is your best dish grandma?"),
+        "answers": ("酒酿圆子", "rice wine", "圆子"),
+    },
+    {
+        "key": "club_day",
+        "value": "Wednesday morning",
+        "detail": "the garden club meets on Wednesday mornings",
+        "statements": (
+            ("garden", 0.08, "club meets every Wednesday morning, don't be late"),
+            ("private", 0.38, "Wednesday morning is garden club, don't call me then"),
+            ("family", 0.72, "no mahjong Wednesday morning, garden club day"),
+        ),
+        "questions": ("when does the garden club meet?", "can I call you on Wednesday morning?"),
+        "answers": ("Wednesday",),
     },
 )
 

@@ -19,15 +19,31 @@ def main(argv: list[str] | None = None) -> None:
     out = Path(cfg.eval_text.output)
     write_json(out / "metrics.json", result.metrics)
     write_jsonl(out / "samples.jsonl", result.samples)
+    write_jsonl(out / "memory_samples.jsonl", result.memory_samples)
     write_text(
         out / "report.md",
-        render(result.metrics, result.samples, cfg.eval_text.samples_in_report, cfg.model.name),
+        render(
+            result.metrics,
+            result.samples,
+            cfg.eval_text.samples_in_report,
+            cfg.model.name,
+            result.memory_samples,
+        ),
     )
     b, t = result.metrics["base"], result.metrics["tuned"]
     stage.log.info(
         "eval_text: style_score %.3f -> %.3f, assistant tone %.2f -> %.2f (%s/report.md)",
         b["style_score"], t["style_score"], b["assistant_tone_rate"], t["assistant_tone_rate"], out,
     )  # fmt: skip
+    if "memory" in result.metrics:
+        m = result.metrics["memory"]
+        stage.log.info(
+            "eval_text memory: recall@3 %s, fact consistency %.2f -> %.2f with memory, style_score %+.3f",
+            {mode: r["recall_at_3"] for mode, r in m["retrieval"].items()},
+            m["fact_consistency"]["without_memory"],
+            m["fact_consistency"]["with_memory"],
+            m["style_score_change"],
+        )
 
 
 if __name__ == "__main__":

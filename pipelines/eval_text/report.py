@@ -27,7 +27,8 @@ def _cell(text: str) -> str:
     return " ".join(text.replace("|", "\\|").split()) or "∅"
 
 
-def render(metrics: dict, samples: list[dict], n_samples: int, title: str = "") -> str:
+def render(metrics: dict, samples: list[dict], n_samples: int, title: str = "",
+           memory_samples: list[dict] = ()) -> str:  # fmt: skip
     base, tuned = metrics["base"], metrics["tuned"]
     lines = [
         f"# Persona text evaluation{': ' + title if title else ''}",
@@ -58,5 +59,38 @@ def render(metrics: dict, samples: list[dict], n_samples: int, title: str = "") 
         context = s["window"].split("\n")[-4:]
         lines += [f"### {i}", "```", *context, "```", "| | reply |", "|---|---|"]
         lines += [f"| real | {_cell(s['real'])} |", f"| base | {_cell(s['base'])} |"]
-        lines += [f"| tuned | {_cell(s['tuned'])} |", ""]
+        lines += [f"| tuned | {_cell(s['tuned'])} |"]
+        if "tuned_with_memory" in s:
+            lines += [f"| tuned + memory | {_cell(s['tuned_with_memory'])} |"]
+        lines += [""]
+    if "memory" in metrics:
+        lines += memory_section(metrics["memory"], memory_samples)
     return "\n".join(lines)
+
+
+def memory_section(m: dict, samples: list[dict]) -> list[str]:
+    fc = m["fact_consistency"]
+    lines = [
+        "## Memory",
+        f"{m['questions']} held-out questions about the persona's facts; memory k={m['settings']['k']} "
+        f"({m['settings']['mode']}), at most {m['settings']['max_tokens']} prompt tokens.",
+        "",
+        f"- Fact consistency of the tuned model: {fc['without_memory']:.0%} without memory → "
+        f"**{fc['with_memory']:.0%} with memory** (same seeds)",
+        f"- Style score on the validation windows with memory: {m['style_with_memory']['style_score']} "
+        f"({m['style_score_change']:+.3f} against without)",
+        "",
+        "| retriever | recall@1 | recall@3 | recall@5 | MRR |",
+        "|---|---|---|---|---|",
+        *[f"| {mode} | {r['recall_at_1']} | {r['recall_at_3']} | {r['recall_at_5']} | {r['mrr']} |"
+          for mode, r in m["retrieval"].items()],
+        "",
+        "### Questions",
+        "| question | memory | without | with memory |",
+        "|---|---|---|---|",
+    ]  # fmt: skip
+    for s in samples:
+        memory = "<br>".join(_cell(t) for t in s["memory"]) or "∅"
+        without, with_memory = _cell(s["without_memory"]), _cell(s["with_memory"])
+        lines.append(f"| {_cell(s['question'])} | {memory} | {without} | {with_memory} |")
+    return [*lines, ""]

@@ -1,5 +1,6 @@
 """Stage `package`: the runtime bundle (data/dist/<name>/) — the merged chat model, the reply policy,
-the consent record and a manifest with the sha256 of every file (layout: runtime/bundle.py).
+the retrieval memory, the consent record and a manifest with the sha256 of every file (layout:
+runtime/bundle.py).
 
 What never enters a bundle: raw exports, the speaker mapping, the subject's names and ids, chat
 names. The consent record keeps its relationship, date and permitted use; who gave consent is kept
@@ -17,12 +18,14 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from pipelines.stage import StageError
-from runtime.bundle import CHAT_MODEL, MODEL_INFO, POLICY, write_manifest
+from runtime.bundle import CHAT_MODEL, MEMORY, MODEL_INFO, POLICY, write_manifest
+from runtime.memory import INDEX_META, MemoryIndex, RetrievalSettings
 from runtime.policy import PolicyConfig
 
 # Config groups recorded in the manifest: how the bundle was built. Never `subject` or
 # `anonymize` (real names), never paths (they describe the build machine).
-RECORDED_GROUPS = ("model", "sft_data", "sft", "merge", "package")
+RECORDED_GROUPS = ("model", "memory", "sft_data", "sft", "merge", "package")
+PATH_KEYS = ("input", "output", "eval_metrics", "index", "memory")
 
 
 def consent_record(cfg: DictConfig) -> dict:
@@ -39,8 +42,33 @@ def recorded_config(cfg: DictConfig) -> dict:
     out = {}
     for group in RECORDED_GROUPS:
         node = OmegaConf.to_container(cfg[group], resolve=True)
-        out[group] = {k: v for k, v in node.items() if k not in ("input", "output", "eval_metrics")}
+        out[group] = {k: v for k, v in node.items() if k not in PATH_KEYS}
+        if isinstance(out[group].get("memory"), dict):  # sft_data.memory: settings without the index path
+            out[group]["memory"] = {k: v for k, v in out[group]["memory"].items() if k not in PATH_KEYS}
     return out
+
+
+def add_memory(cfg: DictConfig, out: Path) -> dict | None:
+    """Copy the memory index into the bundle; its component entry (None when memory is off)."""
+    if not cfg.package.include_memory:
+        return None
+    index = Path(cfg.package.memory)
+    if not (index / INDEX_META).is_file():
+        raise StageError(f"{index}/{INDEX_META} not found: run the memory stage first (dvc repro memory), "
+                         "or set package.include_memory=false")  # fmt: skip
+    meta = json.loads((index / INDEX_META).read_text(encoding="utf-8"))
+    try:
+        RetrievalSettings.from_dict(meta.get("retrieval", {}))
+    except (TypeError, ValueError) as e:
+        raise StageError(f"memory.retrieval: {e}") from e
+    shutil.copytree(index, out / MEMORY)
+    MemoryIndex.load(out / MEMORY, dense=False)  # the runtime's own loader must read it
+    return {
+        "path": MEMORY,
+        "snippets": meta["snippets"],
+        "dense": meta["dense"],
+        "retrieval": meta["retrieval"],
+    }
 
 
 def policy_settings(cfg: DictConfig) -> dict:
@@ -60,6 +88,7 @@ def run(cfg: DictConfig, out: Path) -> dict:
         raise StageError(f"{model}/{MODEL_INFO} not found: run the merge stage first (dvc repro merge)")
     shutil.copytree(model, out / CHAT_MODEL)
     (out / POLICY).write_text(json.dumps(policy_settings(cfg), ensure_ascii=False, indent=2) + "\n", "utf-8")
+    memory = add_memory(cfg, out)
     info = json.loads((model / MODEL_INFO).read_text(encoding="utf-8"))
     weights = sum(p.stat().st_size for p in (out / CHAT_MODEL).glob("*.safetensors"))
     metrics_file = Path(cfg.package.eval_metrics)
@@ -75,6 +104,7 @@ def run(cfg: DictConfig, out: Path) -> dict:
                 "weights_bytes": weights,
             },
             "policy": {"path": POLICY},
+            **({"memory": memory} if memory else {}),
         },
         "consent": consent_record(cfg),
         "evaluation": evaluation,

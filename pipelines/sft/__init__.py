@@ -27,6 +27,7 @@ from omegaconf import DictConfig, OmegaConf
 from pipelines import modeling
 from pipelines.atomic import atomic_path, write_json, write_text
 from pipelines.stage import StageError
+from runtime.memory import fit_memory
 from runtime.prompt import PROMPT_FORMAT_VERSION, encode_example, stop_token_ids
 
 log = logging.getLogger("still.sft")
@@ -64,11 +65,19 @@ class EncodedSplit:
     trimmed: int = 0  # examples whose oldest window lines were dropped to fit max_length
 
 
-def encode_split(examples: Sequence[dict], tokenizer, max_length: int, stop_ids: set[int]) -> EncodedSplit:
+def encode_split(examples: Sequence[dict], tokenizer, max_length: int, stop_ids: set[int],
+                 memory_tokens: int = 0) -> EncodedSplit:  # fmt: skip
+    """Token ids and reply masks; retrieved memory (field `memory`) fitted to `memory_tokens` as the
+    runtime fits it."""
+
+    def count(text: str) -> int:
+        return len(tokenizer(text, add_special_tokens=False)["input_ids"])
+
     out = EncodedSplit([])
     for ex in examples:
+        memory = fit_memory(ex.get("memory", ()), memory_tokens, count)
         enc = encode_example(
-            tokenizer, ex["instruction"], ex["input"], ex["output"], max_length, stop_ids=stop_ids
+            tokenizer, ex["instruction"], ex["input"], ex["output"], max_length, memory, stop_ids=stop_ids
         )
         if enc is None:
             out.dropped["reply_longer_than_max_length"] += 1
@@ -287,8 +296,10 @@ def run(
     instructions = {r["instruction"] for r in train_rows}
     if len(instructions) != 1:  # the runtime prompts with one instruction: train with exactly that one
         raise StageError(f"{train_file}: {len(instructions)} instructions, not one; rebuild with sft_data")
-    train = encode_split(train_rows, tokenizer, max_length, stop_ids)
-    val = encode_split(read_jsonl(val_file)[: cfg.sft.max_eval_examples], tokenizer, max_length, stop_ids)
+    memory_tokens = cfg.memory.retrieval.max_tokens  # memory blocks as the runtime fits them
+    train = encode_split(train_rows, tokenizer, max_length, stop_ids, memory_tokens)
+    val_rows = read_jsonl(val_file)[: cfg.sft.max_eval_examples]
+    val = encode_split(val_rows, tokenizer, max_length, stop_ids, memory_tokens)
     if not train.rows:
         raise StageError(f"{train_file}: no example fits model.max_length={cfg.model.max_length}; raise it")
     log.info("sft: %d train / %d val examples", len(train.rows), len(val.rows))

@@ -9,6 +9,7 @@ silences; validation takes each chat's latest sessions, so no window spans the s
 
 from __future__ import annotations
 
+import random
 import re
 import unicodedata
 from collections import Counter
@@ -18,6 +19,8 @@ from types import SimpleNamespace
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
+from pipelines.conversations import session_key, session_numbers
+from runtime.memory import MemoryIndex, query_of
 from runtime.prompt import TARGET, Turn, format_window, prerender, renumbered_window
 
 TEXT_KINDS = {"text", "quote", "link", "file"}
@@ -38,12 +41,6 @@ class _Msg:
     ts_ns: int  # nanoseconds since the epoch (integer: exact gap comparisons, cheap to build)
     turn: Turn
     is_target: bool
-
-
-def sessions(chat: pd.DataFrame, gap_minutes: float) -> pd.Series:
-    """Session number per message: a new session starts after a silence longer than the gap."""
-    gaps = chat["ts"].diff() > pd.Timedelta(minutes=gap_minutes)
-    return gaps.cumsum()
 
 
 def merge_persona_runs(msgs: list[_Msg], gap_s: float) -> list[_Msg]:
@@ -87,10 +84,12 @@ def reply_text(turn: Turn) -> str:
     return turn.text.strip() if turn.kind in ("text", "quote") else ""
 
 
-def run(cfg: DictConfig, messages: pd.DataFrame) -> SftData:
+def run(cfg: DictConfig, messages: pd.DataFrame, memory: MemoryIndex | None = None) -> SftData:
     """Build train/val examples from the anonymized message table (columns: chat, ts, speaker,
-    is_target, kind, text, quote_of, quote_speaker)."""
+    is_target, kind, text, quote_of, quote_speaker). With a memory index and
+    `sft_data.memory.fraction > 0`, some examples also get retrieved snippets (field `memory`)."""
     c = plain(cfg.sft_data)
+    recall = _Recall(memory, c.memory) if memory is not None and c.memory.fraction > 0 else None
     drops: Counter[str] = Counter()
     dropped_kinds = set(c.context_kinds_dropped)
     examples: dict[str, list[dict]] = {"train": [], "val": []}
@@ -99,9 +98,11 @@ def run(cfg: DictConfig, messages: pd.DataFrame) -> SftData:
     seen_near: set[str] = set()
     n_sessions = {"train": 0, "val": 0}
 
-    df = messages[~messages["kind"].isin(dropped_kinds)].sort_values(["chat", "ts"], kind="stable")
-    for _chat, chat in df.groupby("chat", sort=True):
-        session_ids = sessions(chat, c.session_gap_minutes).to_numpy()
+    # Sessions are numbered on the whole table, the way the memory stage numbers them.
+    df = messages.assign(session=session_numbers(messages, c.session_gap_minutes))
+    df = df[~df["kind"].isin(dropped_kinds)].sort_values(["chat", "ts"], kind="stable")
+    for chat_id, chat in df.groupby("chat", sort=True):
+        session_ids = chat["session"].to_numpy()
         starts = chat.groupby(session_ids)["ts"].min().sort_values()
         n_val = round(len(starts) * c.val_fraction) if len(starts) > 1 else 0
         val_sessions = set(starts.index[len(starts) - n_val :]) if n_val else set()
@@ -158,10 +159,47 @@ def run(cfg: DictConfig, messages: pd.DataFrame) -> SftData:
                         drops["near_duplicate"] += 1
                         continue
                     seen_near.add(key)
-                examples[split].append({"instruction": c.instruction, "input": window, "output": reply})
+                key, ts = session_key(chat_id, session), m.ts_ns / 1e9
+                # session and ts let evaluation keep memory from the example's own conversation
+                example = {
+                    "instruction": c.instruction,
+                    "input": window,
+                    "output": reply,
+                    "session": key,
+                    "ts": ts,
+                }
+                if recall is not None:
+                    example.update(recall(window, reply, key, ts))
+                examples[split].append(example)
 
     stats = _stats(messages, examples, n_sessions, drops)
+    stats["with_memory"] = {split: sum("memory" in ex for ex in rows) for split, rows in examples.items()}
     return SftData(examples["train"], examples["val"], sharegpt["train"], sharegpt["val"], stats)
+
+
+class _Recall:
+    """Memory for training examples: the snippets the runtime would retrieve for the window, never
+    from the example's own session (that would leak the reply) and, by default, only from the past.
+    With `reply_aware`, part of the queries also include the reply, so the model sees memories that
+    matter for what it has to say and learns to use them; the rest teach it to ignore noise."""
+
+    def __init__(self, index: MemoryIndex, c: SimpleNamespace):
+        self.index, self.c = index, c
+        self.rng = random.Random(c.seed)
+
+    def __call__(self, window: str, reply: str, session: str, ts: float) -> dict:
+        c = self.c
+        if self.rng.random() >= c.fraction:
+            return {}
+        query = query_of(window, c.query_messages)
+        if self.rng.random() < c.reply_aware:
+            query = f"{query} {reply}"
+        hits = self.index.search(query, c.k, c.mode, candidates=c.candidates, rrf_k=c.rrf_k,
+                                 min_similarity=c.min_similarity, exclude_session=session,
+                                 before_ts=ts if c.past_only else None)  # fmt: skip
+        if not hits:
+            return {}
+        return {"memory": [h.snippet.prompt_text for h in hits], "memory_ids": [h.snippet.id for h in hits]}
 
 
 def plain(node: DictConfig) -> SimpleNamespace:

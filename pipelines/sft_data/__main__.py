@@ -10,6 +10,7 @@ import pandas as pd
 from pipelines import stage
 from pipelines.atomic import write_json, write_jsonl
 from pipelines.sft_data import run
+from runtime.memory import MemoryIndex
 
 
 def dataset_info(sharegpt: bool) -> dict:
@@ -33,7 +34,14 @@ def main(argv: list[str] | None = None) -> None:
         raise stage.StageError(
             f"{src} not found: run the anonymize stage first (python -m pipelines.anonymize)"
         )
-    data = run(cfg, pd.read_parquet(src))
+    memory = None
+    if cfg.sft_data.memory.fraction > 0:
+        index = Path(cfg.sft_data.memory.index) / "index"
+        if not (index / "index.json").is_file():
+            raise stage.StageError(f"{index}/index.json not found: run the memory stage first (python -m "
+                                   "pipelines.memory), or set sft_data.memory.fraction=0")  # fmt: skip
+        memory = MemoryIndex.load(index)
+    data = run(cfg, pd.read_parquet(src), memory)
     if not data.train:
         raise stage.StageError(
             f"no training examples from {src}: {json.dumps(data.stats['dropped'])} — check that the "
@@ -47,7 +55,11 @@ def main(argv: list[str] | None = None) -> None:
         write_json(out / "sharegpt_val.json", data.sharegpt_val)
     write_json(out / "dataset_info.json", dataset_info(cfg.sft_data.sharegpt))
     write_json(out / "stats.json", data.stats)
-    stage.log.info("sft_data: %d train / %d val examples -> %s", len(data.train), len(data.val), out)
+    with_memory = data.stats["with_memory"]
+    stage.log.info(
+        "sft_data: %d train / %d val examples (%d / %d with memory) -> %s",
+        len(data.train), len(data.val), with_memory["train"], with_memory["val"], out,
+    )  # fmt: skip
 
 
 if __name__ == "__main__":

