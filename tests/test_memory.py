@@ -256,7 +256,8 @@ def test_snippets_stay_inside_one_conversation_and_hide_who_the_others_are(make_
     build = memory.run(make_cfg(), CHATS)
     c1 = [s for s in build.snippets if s.chat == "C1"]
     assert [s.session for s in c1] == ["C1:0"]  # the session 10 hours later was dropped (PII), not merged
-    lines = ["<PERSON>: grandma what are you cooking", "<TARGET>: my cat Mochi is 6 years old now", "<PERSON>: haha"]
+    lines = ["<PERSON>: grandma what are you cooking", "<TARGET>: my cat Mochi is 6 years old now"]
+    lines.append("<PERSON>: haha")
     assert c1[0].text == " / ".join(lines)
     c2 = next(s for s in build.snippets if s.chat == "C2")
     assert "<U4>" not in c2.text and c2.speakers == ["<TARGET>", "<U4>"]

@@ -66,6 +66,9 @@ FOUND = [
     ("广东省深圳市南山区科技南路18号", "<ADDRESS>"),
     ("I live at 12 Garden Road now", "I live at <ADDRESS> now"),
     ("221B Baker Street", "<ADDRESS>"),
+    ("Flat 403, Building 4, 94 Pingjiang Road, Gusu District, Suzhou / ok", "<ADDRESS> / ok"),
+    ("send to Room 622, Building 1, 103 Guoquan Road, Yangpu District, Shanghai!", "send to <ADDRESS>!"),
+    ("Community Centre, 1047 Ganjiang West Road, Gusu District, Suzhou", "Community Centre, <ADDRESS>"),
     # PERSON: honorifics, English titles, @mentions of people the name index does not know
     ("明天去看王医生", "明天去看<PERSON>"),
     ("李老师好", "<PERSON>好"),
