@@ -125,7 +125,9 @@ _EN_STREET = (
 )
 # The parts around an English street line: "Flat 403, Building 4, " before it, ", Gusu District, Suzhou"
 # after it. Without them the flat and district stay readable beside <ADDRESS>.
-_EN_UNIT = r"(?:Flat|Room|Rm|Apt|Apartment|Unit|Suite|Building|Bldg|Block|Floor|Tower)\.? ?[0-9]{1,5}[A-Za-z]?, ?"
+_EN_UNIT = (
+    r"(?:Flat|Room|Rm|Apt|Apartment|Unit|Suite|Building|Bldg|Block|Floor|Tower)\.? ?[0-9]{1,5}[A-Za-z]?, ?"
+)
 _EN_AREA = r", ?(?:[A-Z][a-z]+ ){1,2}(?:District|County|Province|New Area)(?:, ?[A-Z][a-z]+(?: City)?)?"
 _PROVINCES = "京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼"
 _PLATE_LETTER = "A-HJ-NP-Za-hj-np-z"  # plates skip I and O
@@ -213,8 +215,8 @@ PII_PATTERNS: tuple[PiiPattern, ...] = (
         "ADDRESS",
         # 12 Garden Road, 221B Baker Street; capitalised words only, so "5 miles down the road" stays
         "en_street_address",
-        rf"{_NOT_ALNUM_BEFORE}(?:{_EN_UNIT}){{0,3}}[0-9]{{1,5}}[A-Za-z]? (?:[A-Z][a-z]+ ){{1,3}}(?:{_EN_STREET})\.?"
-        rf"(?:{_EN_AREA})?(?![A-Za-z])",
+        rf"{_NOT_ALNUM_BEFORE}(?:{_EN_UNIT}){{0,3}}[0-9]{{1,5}}[A-Za-z]? (?:[A-Z][a-z]+ ){{1,3}}"
+        rf"(?:{_EN_STREET})\.?(?:{_EN_AREA})?(?![A-Za-z])",
         score=0.8,
     ),
     _p(
