@@ -129,8 +129,9 @@ class Generator:
 
         window = to_window(context)
         memory, memory_ids = self.recall(window.text)
-        ids, kept = encode_prompt(
+        prompt = encode_prompt(
             self.tokenizer, self.instruction, window.text, memory, max_tokens=self.max_prompt_tokens
         )
-        raw = generate_replies(self.model, self.tokenizer, [ids], seed=seed, batch_size=1)[0]
-        return Reply(to_live(raw, window.names), raw, len(ids), kept, memory_ids)
+        raw = generate_replies(self.model, self.tokenizer, [prompt.ids], seed=seed, batch_size=1)[0]
+        used = memory_ids[: prompt.memory]  # the snippets that fitted beside the window
+        return Reply(to_live(raw, window.names), raw, len(prompt.ids), prompt.window_lines, used)

@@ -182,13 +182,28 @@ def _trimmed_windows(window: str):
         yield "\n".join(lines[start:]), len(lines) - start
 
 
+def _fits(window: str, memory: Sequence[str]):
+    """What to try, in order: all memory with ever shorter windows; when even the last line does not
+    fit beside it, the same with one memory snippet fewer (the lowest ranked), down to none."""
+    for n in range(len(memory), -1, -1):
+        for text, kept in _trimmed_windows(window):
+            yield text, kept, list(memory[:n])
+
+
+@dataclass(frozen=True, slots=True)
+class PromptIds:
+    ids: list[int]
+    window_lines: int  # lines of the window kept
+    memory: int  # memory snippets kept (the first ones given)
+
+
 def encode_prompt(tokenizer, instruction: str, window: str, memory: Sequence[str] = (), max_tokens=None):
-    """Prompt ids for generating the persona's next reply, oldest window lines dropped until the prompt
-    fits `max_tokens`. Returns (ids, window lines kept); raises ValueError if even one line is too long."""
-    for text, kept in _trimmed_windows(window):
-        ids = _template_ids(tokenizer, chat_messages(instruction, text, memory), generation_prompt=True)
+    """Prompt ids for generating the persona's next reply, fitted to `max_tokens` by dropping the oldest
+    window lines, then memory snippets. Raises ValueError if even the last line alone is too long."""
+    for text, kept, mem in _fits(window, memory):
+        ids = _template_ids(tokenizer, chat_messages(instruction, text, mem), generation_prompt=True)
         if max_tokens is None or len(ids) <= max_tokens:
-            return ids, kept
+            return PromptIds(ids, kept, len(mem))
     raise ValueError(f"prompt longer than {max_tokens} tokens even with only the last message")
 
 
@@ -204,10 +219,10 @@ def encode_example(
     """A training example: the chat template applied to system + window + reply, exactly as
     `encode_prompt` renders the prompt at serving time, and a mask selecting the reply tokens (with
     the end-of-turn token, so the model learns to stop). Oldest window lines are dropped to fit
-    `max_length`; None when the reply alone does not fit."""
-    for text, kept in _trimmed_windows(window):
-        prompt = _template_ids(tokenizer, chat_messages(instruction, text, memory), True)
-        full = _template_ids(tokenizer, chat_messages(instruction, text, memory, reply), False)
+    `max_length`, then memory snippets (as `encode_prompt` does); None when the reply alone does not fit."""
+    for text, kept, mem in _fits(window, memory):
+        prompt = _template_ids(tokenizer, chat_messages(instruction, text, mem), True)
+        full = _template_ids(tokenizer, chat_messages(instruction, text, mem, reply), False)
         if full[: len(prompt)] != prompt:
             raise ValueError(
                 "the chat template renders the prompt differently with and without the reply; "

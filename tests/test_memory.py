@@ -339,6 +339,11 @@ def test_memory_block_and_prompt_stay_within_their_token_budgets():
         assert chosen == [s for s in snippets if s in chosen]  # rank order kept
     assert fit_memory(snippets, 10_000, count) == snippets
     window = "\n".join(f"<U1>: message number {i}" for i in range(40))
-    memory_block = fit_memory(snippets, 60, count)
-    ids, kept = encode_prompt(tok, "You are <TARGET>.", window, memory_block, max_tokens=150)
-    assert len(ids) <= 150 and 0 < kept < 40
+    memory_block = fit_memory(snippets, 200, count)
+    assert len(memory_block) >= 2
+    prompt = encode_prompt(tok, "You are <TARGET>.", window, memory_block, max_tokens=300)
+    assert len(prompt.ids) <= 300 and 0 < prompt.window_lines < 40 and prompt.memory == len(memory_block)
+    # No room beside the last line: memory gives way, lowest ranked first, before the prompt fails.
+    alone = len(encode_prompt(tok, "You are <TARGET>.", "<U1>: message number 39").ids)
+    tight = encode_prompt(tok, "You are <TARGET>.", window, memory_block, max_tokens=alone + 5)
+    assert tight.memory == 0 and len(tight.ids) <= alone + 5

@@ -89,7 +89,7 @@ def evaluate(cfg: DictConfig, model_path: Path, examples: list[dict], decoding: 
     for name, prompts in prompt_sets.items():
         ids = [
             encode_prompt(tokenizer, p.instruction, p.window,
-                          fit_memory(p.memory, cfg.memory.retrieval.max_tokens, count), max_tokens=budget)[0]
+                          fit_memory(p.memory, cfg.memory.retrieval.max_tokens, count), max_tokens=budget).ids
             for p in prompts
         ]  # fmt: skip
         replies[name] = generate_replies(model, tokenizer, ids, seed=cfg.eval_text.seed,
