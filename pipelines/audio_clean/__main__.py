@@ -1,0 +1,60 @@
+"""`python -m pipelines.audio_clean [overrides]`: write cleaned pieces, pieces.jsonl, report.json and
+metrics.json."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from pipelines import audio_io, stage
+from pipelines.atomic import atomic_path, write_json, write_jsonl
+from pipelines.audio_clean import FEATURE_RATE, metrics, run
+
+
+def main(argv: list[str] | None = None) -> None:
+    cfg = stage.load_config("audio_clean", argv)
+    c = cfg.audio_clean
+    src = Path(c.input)
+    rows_file = src / "pieces.jsonl"
+    if not rows_file.exists():
+        raise stage.StageError(
+            f"{rows_file} not found: run audio_prep first (python -m pipelines.audio_prep)"
+        )
+    rows = [json.loads(line) for line in rows_file.read_text(encoding="utf-8").splitlines() if line.strip()]
+    rate = int(cfg.audio_prep.sample_rate)
+
+    def pieces():
+        for row in rows:
+            path = src / "wav" / f"{row['piece']}.wav"
+            if not path.exists():
+                raise stage.StageError(f"{path} listed in {rows_file} is missing: re-run audio_prep")
+            x, sr = audio_io.read_wav(path)
+            if sr != rate:
+                raise stage.StageError(
+                    f"{path} is {sr} Hz but audio_prep.sample_rate is {rate}: re-run audio_prep"
+                )
+            yield row, x, sr
+
+    with atomic_path(c.output) as out:
+
+        def write_piece(pid, y, y16):
+            audio_io.write_wav(out / "wav" / f"{pid}.wav", y, rate)
+            audio_io.write_wav(out / "wav16k" / f"{pid}.wav", y16, FEATURE_RATE)
+
+        kept, report = run(cfg, pieces(), write_piece)
+        write_jsonl(out / "pieces.jsonl", kept)
+        write_json(out / "report.json", report)
+        write_json(out / "metrics.json", metrics(report))
+    stage.log.info(
+        "audio_clean (%s): %d of %d pieces kept, median SNR %s -> %s dB -> %s",
+        report["denoiser"],
+        report["pieces_kept"],
+        report["pieces_in"],
+        report["snr_before_median_db"],
+        report["snr_after_median_db"],
+        c.output,
+    )
+
+
+if __name__ == "__main__":
+    stage.entrypoint(main)

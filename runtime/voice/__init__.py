@@ -1,0 +1,1 @@
+"""Voice: pitch extraction shared by training-data preparation and live conversion."""
