@@ -39,9 +39,11 @@ def test_committed_params_yaml_is_in_sync_with_conf(monkeypatch):
 
 def test_every_stage_group_composes_and_paths_reroot(tmp_path):
     cfg = config.composed_conf([f"paths.data={tmp_path}"])
-    for group in ("demo_data", "ingest", "anonymize", "sft_data", "base_model", "sft", "merge", "eval_text"):
+    stages = [g for g in cfg if g not in ("paths", "subject", "model", "experiment")]
+    assert {"memory", "audio_prep", "voice_features", "face_align", "face_curate"} <= set(stages)
+    for group in stages:
         for key, value in cfg[group].items():
-            if key in ("input", "output", "mapping", "model"):
+            if key in ("input", "output", "mapping", "model", "messages", "questions", "audio", "photos"):
                 assert value.startswith(str(tmp_path)), f"{group}.{key} ignores paths.data: {value}"
 
 

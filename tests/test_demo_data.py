@@ -323,7 +323,8 @@ def test_stage_writes_the_generated_files_and_replaces_them(make_cfg, data_dir):
     assert done.returncode == 0, done.stderr
     expected = generate(make_cfg()).files
     written = {str(p.relative_to(chats)): p.read_bytes() for p in chats.rglob("*") if p.is_file()}
-    assert written.pop(MARKER).startswith(b"Fictional demo exports")
+    assert written.pop(MARKER).startswith(b"Fictional demo data")
+    assert (data_dir / "raw" / "audio" / MARKER).exists() and (data_dir / "raw" / "photos" / MARKER).exists()
     assert written == expected  # the leftover is gone: the folder was replaced as a whole
 
 
