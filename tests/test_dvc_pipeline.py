@@ -21,6 +21,8 @@ from pipelines.stage import compose_config
 REPO = Path(__file__).resolve().parents[1]
 
 MODEL_STAGES = {"base_model", "sft", "merge", "eval_text", "package"}
+VOICE_STAGES = {"audio_prep", "audio_clean", "voice_features"}
+FACE_STAGES = {"face_align", "face_curate"}
 GIT_ID = {
     "GIT_AUTHOR_NAME": "t",
     "GIT_AUTHOR_EMAIL": "t@t",
@@ -92,15 +94,12 @@ def project(tmp_path_factory) -> Path:
 
 def test_repro_builds_training_data_from_the_demo(project):
     out = sh(project, "dvc", "repro")
-    assert stages_run(out) == {
-        "config",
-        "demo_data",
-        "ingest",
-        "anonymize",
-        "memory",
-        "sft_data",
-        *MODEL_STAGES,
-    }
+    text_stages = {"config", "demo_data", "ingest", "anonymize", "memory", "sft_data", *MODEL_STAGES}
+    assert stages_run(out) == {*text_stages, *VOICE_STAGES, *FACE_STAGES}
+    voice = json.loads((project / "data/processed/voice_features/report.json").read_text())
+    assert voice["pieces"] > 10
+    faces = json.loads((project / "data/processed/face_curate/report.json").read_text())
+    assert 1 <= faces["summary"]["kept"] <= 15 and len(faces["photos"]) == faces["summary"]["photos"]
     assert max_window_lines(project) <= 12
     metrics = sh(project, "dvc", "metrics", "show", "--json")
     assert "examples_train" in metrics and "assistant_tone_rate" in metrics and "eval" in metrics

@@ -8,7 +8,6 @@ import logging
 import random
 import sys
 import threading
-import types
 from collections import Counter
 from dataclasses import replace
 
@@ -480,11 +479,12 @@ def test_soak_a_narrow_window_may_lose_bursts_but_never_invents_or_repeats(seed)
 
 def test_chat_loop_replies_once_to_a_new_message_and_stops_when_wechat_breaks():
     from runtime.chat import DecisionLog, SimClock, run_loop
+    from runtime.generator import Reply
     from runtime.policy import PolicyConfig, ReplyPolicy
 
     class Echo:  # a generator that always says the same
         def reply(self, context, seed=0):
-            return types.SimpleNamespace(text="在呢", raw="在呢")
+            return Reply("在呢", "在呢", prompt_tokens=0, window_lines=1)
 
     fake = FakeWeChat({CHAT: list(HISTORY)})
     transport = make(fake)
