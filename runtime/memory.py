@@ -6,7 +6,9 @@ data) load it with `MemoryIndex.load` and call `search`. Retrieval is hybrid:
 - lexical: BM25 over tokens that work for Chinese and English alike (CJK character unigrams and
   bigrams, lowercased words), stored as precomputed per-posting weights so a query is one bincount;
 - dense: cosine similarity of normalised sentence embeddings from a local encoder folder
-  (mean pooling, as sentence-transformers models are trained); optional;
+  (mean pooling, as sentence-transformers models are trained), one per line of a snippet; a
+  snippet scores its best line (a fact is one line; averaging it with the chatter around it hides
+  it: measured on the demo's questions, recall@3 0.44 -> 0.63); optional;
 - fused by reciprocal rank (RRF), which needs no score calibration between the two.
 
 Index folder (`write_index` / `MemoryIndex.load`):
@@ -14,7 +16,8 @@ Index folder (`write_index` / `MemoryIndex.load`):
     index.json      format version, counts, BM25 parameters, embedder info, retrieval settings
     snippets.jsonl  one snippet per line: id, chat, session, date, speakers, text (anonymized)
     lexical.npz     vocabulary order, CSR postings (term -> doc ids, BM25 weights)
-    dense.npy       float16 embeddings, one row per snippet (absent when lexical-only)
+    dense.npy       float16 embeddings, one row per snippet line (absent when lexical-only)
+    dense_lines.npy int64 offsets: the lines of snippet i are rows [i, i+1) of it
     embedder/       the sentence encoder (absent when lexical-only)
 
 numpy + the standard library; the dense encoder needs torch + transformers (runtime deps anyway).
@@ -37,6 +40,7 @@ INDEX_META = "index.json"
 SNIPPETS = "snippets.jsonl"
 LEXICAL = "lexical.npz"
 DENSE = "dense.npy"
+DENSE_LINES = "dense_lines.npy"
 EMBEDDER = "embedder"
 MODES = ("lexical", "dense", "hybrid")
 
@@ -133,6 +137,11 @@ def _singular(word: str) -> str:
     if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")) and word.isalpha():
         return word[:-1]
     return word
+
+
+def lines_of(snippet_text: str) -> list[str]:
+    """A snippet's lines as the dense side embeds them (speaker labels off)."""
+    return content_text(snippet_text).split("\n")
 
 
 def content_text(snippet_text: str) -> str:
@@ -339,8 +348,10 @@ class MemoryIndex:
         dense: np.ndarray | None = None,
         embedder: Embedder | None = None,
         meta: dict | None = None,
+        dense_lines: np.ndarray | None = None,
     ):
         self.snippets, self.lexical, self.dense, self.embedder = snippets, lexical, dense, embedder
+        self.dense_lines = dense_lines  # None: one row per snippet
         self.meta = meta or {}
         self._sessions = np.array([s.session for s in snippets], dtype=object)
         self._ts = np.array([s.ts for s in snippets], dtype=np.float64)
@@ -362,11 +373,12 @@ class MemoryIndex:
         with (folder / SNIPPETS).open(encoding="utf-8") as f:
             snippets = [Snippet(**json.loads(line)) for line in f if line.strip()]
         lexical = Lexical.load(folder / LEXICAL)
-        vectors = embedder = None
+        vectors = embedder = lines = None
         if dense and (folder / DENSE).is_file():
             vectors = np.load(folder / DENSE).astype(np.float32)
+            lines = np.load(folder / DENSE_LINES) if (folder / DENSE_LINES).is_file() else None
             embedder = Embedder(folder / EMBEDDER)
-        return cls(snippets, lexical, vectors, embedder, meta)
+        return cls(snippets, lexical, vectors, embedder, meta, lines)
 
     def __len__(self) -> int:
         return len(self.snippets)
@@ -406,7 +418,7 @@ class MemoryIndex:
             scores["lexical"] = lex
         if mode in ("dense", "hybrid") and self.has_dense:
             q = query_vector if query_vector is not None else self.embedder.encode([query])[0]
-            sim = self.dense @ q
+            sim = self.similarity(q)
             rankings["dense"] = top_k(sim, candidates, valid & (sim >= min_similarity))
             scores["dense"] = sim
         if len(rankings) == 1:
@@ -429,6 +441,13 @@ class MemoryIndex:
                 )
         return hits
 
+    def similarity(self, q: np.ndarray) -> np.ndarray:
+        """Cosine similarity of every snippet to a query vector: that of its best line."""
+        sims = self.dense @ q
+        if self.dense_lines is None:
+            return sims
+        return np.maximum.reduceat(sims, self.dense_lines[:-1])
+
     def recall(self, query: str, settings: RetrievalSettings) -> list[Hit]:
         """Retrieval for a reply with the bundle's settings."""
         if not settings.enabled:
@@ -450,8 +469,10 @@ def write_index(
     meta: dict,
     k1: float = 1.2,
     b: float = 0.75,
+    dense_lines: np.ndarray | None = None,
 ) -> dict:
-    """Write an index into `folder` (which the caller makes atomic); returns the full index.json."""
+    """Write an index into `folder` (which the caller makes atomic); returns the full index.json.
+    `embeddings` has one row per snippet, or per line with `dense_lines` offsets (see `lines_of`)."""
     folder.mkdir(parents=True, exist_ok=True)
     lexical = Lexical.build([tokens(content_text(s.text)) for s in snippets], k1, b)
     lexical.save(folder / LEXICAL)
@@ -460,6 +481,10 @@ def write_index(
             f.write(json.dumps(s.__dict__, ensure_ascii=False) + "\n")
     if embeddings is not None:
         np.save(folder / DENSE, embeddings.astype(np.float16))
+        if dense_lines is not None:
+            if dense_lines[-1] != len(embeddings) or len(dense_lines) != len(snippets) + 1:
+                raise ValueError("dense_lines must hold len(snippets) + 1 offsets ending at len(embeddings)")
+            np.save(folder / DENSE_LINES, np.asarray(dense_lines, dtype=np.int64))
     full = {
         "format_version": INDEX_FORMAT_VERSION,
         "snippets": len(snippets),

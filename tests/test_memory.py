@@ -167,6 +167,26 @@ def test_hybrid_finds_what_either_retriever_alone_misses(tmp_path):
     assert index.search("what was your work", 1, "hybrid", query_vector=job)[0].snippet.id == "s2"
 
 
+def test_a_snippet_is_as_close_as_its_best_line(tmp_path):
+    """A fact is one line among chatter: averaging would hide it, the best line does not."""
+    snippets = [
+        Snippet(
+            "fact", "C1", "C1:0", "2026-03-01", 0.0, ["<TARGET>"], "<TARGET>: my cat is Mochi / <PERSON>: lol"
+        ),
+        Snippet("vague", "C1", "C1:1", "2026-03-01", 0.0, ["<TARGET>"], "<TARGET>: pets are nice"),
+    ]
+    lines = np.array([[1.0, 0.0], [-1.0, 0.0], [0.7, 0.7]], dtype=np.float32)
+    lines /= np.linalg.norm(lines, axis=1, keepdims=True)
+    write_index(tmp_path, snippets, lines, {}, dense_lines=np.array([0, 2, 3]))
+    index = MemoryIndex.load(tmp_path, dense=False)
+    index.dense, index.dense_lines, index.embedder = lines, np.load(tmp_path / "dense_lines.npy"), object()
+    q = np.array([1.0, 0.0], dtype=np.float32)
+    np.testing.assert_allclose(index.similarity(q), [1.0, 0.7071], atol=1e-4)
+    assert index.search("what is the cat called", 1, "dense", query_vector=q)[0].snippet.id == "fact"
+    with pytest.raises(ValueError, match="dense_lines"):
+        write_index(tmp_path, snippets, lines, {}, dense_lines=np.array([0, 3]))
+
+
 def test_search_can_exclude_a_conversation_and_the_future(tmp_path):
     index = labelled_index(tmp_path)
     assert index.search("cat", 5, "lexical", exclude_session="C1:0")[0].snippet.id == "s1"
@@ -299,7 +319,9 @@ def test_the_stage_embeds_with_the_offline_encoder(make_cfg, data_dir):
     CHATS.to_parquet(src / "messages.parquet")
     memory_main([f"paths.data={data_dir}"])
     index = MemoryIndex.load(data_dir / "processed" / "memory" / "index")
-    assert index.has_dense and index.dense.shape == (3, 384)
+    assert (
+        index.has_dense and index.dense.shape == (index.dense_lines[-1], 384) and len(index.dense_lines) == 4
+    )
     np.testing.assert_allclose(np.linalg.norm(index.dense, axis=1), 1.0, atol=1e-2)
     hit = index.search("where did you grow up?", 1, "dense", min_similarity=0.0)[0]
     assert "Suzhou" in hit.snippet.text

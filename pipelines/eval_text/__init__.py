@@ -64,6 +64,10 @@ def reply_loss(model, tokenizer, examples: list[dict], max_length: int, stop_ids
     return total / tokens if tokens else math.nan
 
 
+# Prompt sets named *_greedy decode greedily: whether memory grounds a reply, without sampling noise.
+GREEDY = {"do_sample": False, "temperature": None, "top_p": None, "top_k": None}
+
+
 @dataclass(frozen=True)
 class Prompt:
     instruction: str
@@ -87,13 +91,21 @@ def evaluate(cfg: DictConfig, model_path: Path, examples: list[dict], decoding: 
 
     replies = {}
     for name, prompts in prompt_sets.items():
+        settings = {**decoding, **(GREEDY if name.endswith("_greedy") else {})}
+        memory_tokens = cfg.memory.retrieval.max_tokens
         ids = [
-            encode_prompt(tokenizer, p.instruction, p.window,
-                          fit_memory(p.memory, cfg.memory.retrieval.max_tokens, count), max_tokens=budget).ids
+            encode_prompt(
+                tokenizer,
+                p.instruction,
+                p.window,
+                fit_memory(p.memory, memory_tokens, count),
+                max_tokens=budget,
+            ).ids
             for p in prompts
-        ]  # fmt: skip
-        replies[name] = generate_replies(model, tokenizer, ids, seed=cfg.eval_text.seed,
-                                         batch_size=cfg.eval_text.batch_size, **decoding)  # fmt: skip
+        ]
+        replies[name] = generate_replies(
+            model, tokenizer, ids, seed=cfg.eval_text.seed, batch_size=cfg.eval_text.batch_size, **settings
+        )
     del model
     return ModelEval(loss, replies)
 
@@ -216,13 +228,17 @@ class MemoryCheck:
     @property
     def prompt_sets(self) -> dict[str, list[Prompt]]:
         instruction = self.val[0].instruction if self.val else ""
+        without = [Prompt(instruction, q.window) for q in self.questions]
+        with_memory = [
+            Prompt(instruction, q.window, tuple(h.snippet.prompt_text for h in hits))
+            for q, hits in zip(self.questions, self.question_memory, strict=True)
+        ]
         return {
             "val_memory": self.val,
-            "questions": [Prompt(instruction, q.window) for q in self.questions],
-            "questions_memory": [
-                Prompt(instruction, q.window, tuple(h.snippet.prompt_text for h in hits))
-                for q, hits in zip(self.questions, self.question_memory, strict=True)
-            ],
+            "questions": without,
+            "questions_memory": with_memory,
+            "questions_greedy": without,
+            "questions_memory_greedy": with_memory,
         }
 
     def metrics(self, replies: dict, reference: list[str], background: list[str], tuned: dict) -> dict:
@@ -232,9 +248,15 @@ class MemoryCheck:
         return {
             "questions": len(self.questions),
             "retrieval": self.retrieval,
-            "fact_consistency": {
+            "fact_consistency": {  # sampled with the reference decoding, and greedy
                 "without_memory": memory_eval.fact_consistency(replies["questions"], self.questions),
                 "with_memory": memory_eval.fact_consistency(replies["questions_memory"], self.questions),
+                "greedy_without_memory": memory_eval.fact_consistency(
+                    replies["questions_greedy"], self.questions
+                ),
+                "greedy_with_memory": memory_eval.fact_consistency(
+                    replies["questions_memory_greedy"], self.questions
+                ),
             },
             "style_with_memory": with_memory,
             "style_score_change": round(with_memory["style_score"] - tuned["style_score"], 4),
@@ -254,6 +276,7 @@ class MemoryCheck:
                 "memory_ids": [h.snippet.id for h in hits],
                 "without_memory": replies["questions"][i],
                 "with_memory": replies["questions_memory"][i],
+                "greedy_with_memory": replies["questions_memory_greedy"][i],
             }
             for i, (q, hits) in enumerate(zip(self.questions, self.question_memory, strict=True))
         ]

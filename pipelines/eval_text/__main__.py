@@ -37,11 +37,15 @@ def main(argv: list[str] | None = None) -> None:
     )  # fmt: skip
     if "memory" in result.metrics:
         m = result.metrics["memory"]
+        fc = m["fact_consistency"]
         stage.log.info(
-            "eval_text memory: recall@3 %s, fact consistency %.2f -> %.2f with memory, style_score %+.3f",
+            "eval_text memory: recall@3 %s; fact consistency %.2f -> %.2f with memory (greedy %.2f -> %.2f); "
+            "style_score %+.3f",
             {mode: r["recall_at_3"] for mode, r in m["retrieval"].items()},
-            m["fact_consistency"]["without_memory"],
-            m["fact_consistency"]["with_memory"],
+            fc["without_memory"],
+            fc["with_memory"],
+            fc["greedy_without_memory"],
+            fc["greedy_with_memory"],
             m["style_score_change"],
         )
 

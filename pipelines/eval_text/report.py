@@ -76,7 +76,8 @@ def memory_section(m: dict, samples: list[dict]) -> list[str]:
         f"({m['settings']['mode']}), at most {m['settings']['max_tokens']} prompt tokens.",
         "",
         f"- Fact consistency of the tuned model: {fc['without_memory']:.0%} without memory → "
-        f"**{fc['with_memory']:.0%} with memory** (same seeds)",
+        f"**{fc['with_memory']:.0%} with memory** (reference decoding, same seeds); greedy: "
+        f"{fc['greedy_without_memory']:.0%} → **{fc['greedy_with_memory']:.0%}**",
         f"- Style score on the validation windows with memory: {m['style_with_memory']['style_score']} "
         f"({m['style_score_change']:+.3f} against without)",
         "",

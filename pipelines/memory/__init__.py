@@ -24,7 +24,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from pipelines.conversations import session_key, session_numbers
 from pipelines.stage import StageError
-from runtime.memory import Embedder, Snippet, content_text
+from runtime.memory import Embedder, Snippet, lines_of
 from runtime.pii import find_pii
 from runtime.prompt import PLACEHOLDER_RE, TARGET, Turn, render_text
 
@@ -227,9 +227,13 @@ def _from_folder(e) -> Path:
 EMBEDDERS = {"wheel": _from_wheel, "folder": _from_folder, "none": lambda e: None}
 
 
-def embed(folder: Path, snippets: list[Snippet], batch_size: int) -> np.ndarray:
+def embed(folder: Path, snippets: list[Snippet], batch_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """One embedding per snippet line, and the offsets saying which lines are whose."""
     try:
         encoder = Embedder(folder)
     except (FileNotFoundError, OSError) as err:
         raise StageError(str(err)) from None
-    return encoder.encode([content_text(s.text) for s in snippets], batch_size=batch_size)
+    per_snippet = [lines_of(s.text) for s in snippets]
+    offsets = np.zeros(len(snippets) + 1, dtype=np.int64)
+    offsets[1:] = np.cumsum([len(lines) for lines in per_snippet])
+    return encoder.encode([line for lines in per_snippet for line in lines], batch_size=batch_size), offsets

@@ -36,11 +36,9 @@ def main(argv: list[str] | None = None) -> None:
     started = time.perf_counter()
     build = memory.run(cfg, pd.read_parquet(src))
     folder = memory.embedder_folder(cfg)
-    vectors = (
-        memory.embed(folder, build.snippets, cfg.memory.embedder.batch_size)
-        if folder and build.snippets
-        else None
-    )
+    vectors = lines = None
+    if folder and build.snippets:
+        vectors, lines = memory.embed(folder, build.snippets, cfg.memory.embedder.batch_size)
     out = Path(cfg.memory.output)
     index_dir = out / "index"
     with atomic_path(index_dir) as tmp:
@@ -50,7 +48,7 @@ def main(argv: list[str] | None = None) -> None:
             else {"source": str(cfg.memory.embedder.kind), "dim": int(vectors.shape[1])},
             "retrieval": OmegaConf.to_container(cfg.memory.retrieval, resolve=True),
         }
-        info = write_index(tmp, build.snippets, vectors, meta, cfg.memory.bm25.k1, cfg.memory.bm25.b)
+        info = write_index(tmp, build.snippets, vectors, meta, cfg.memory.bm25.k1, cfg.memory.bm25.b, lines)
         if vectors is not None:
             (tmp / EMBEDDER).mkdir()
             for name in ENCODER_FILES:
