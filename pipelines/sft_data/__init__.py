@@ -180,8 +180,9 @@ def run(cfg: DictConfig, messages: pd.DataFrame, memory: MemoryIndex | None = No
 class _Recall:
     """Memory for training examples: the snippets the runtime would retrieve for the window, never
     from the example's own session (that would leak the reply) and, by default, only from the past.
-    With `reply_aware`, part of the queries also include the reply, so the model sees memories that
-    matter for what it has to say and learns to use them; the rest teach it to ignore noise."""
+    With `reply_aware`, queries also include the reply, so the model sees memories that matter for
+    what it has to say and learns to use them; the lower-ranked snippets beside them, and the
+    window-only queries, teach it that not every memory matters."""
 
     def __init__(self, index: MemoryIndex, c: SimpleNamespace):
         self.index, self.c = index, c
