@@ -163,6 +163,14 @@ def test_readme_main_command_tunes_smollm2_towards_the_persona(tmp_path):
     assert tuned["assistant_tone_rate"] < base["assistant_tone_rate"]
     assert tuned["val_loss"] < base["val_loss"]
     assert "## Samples" in (dst / "data/processed/eval_text/report.md").read_text()
+    # Memory grounds replies in facts the persona stated months earlier (greedy: no sampling noise),
+    # and does not make the style worse.
+    memory = metrics["memory"]
+    assert (
+        memory["fact_consistency"]["greedy_with_memory"] > memory["fact_consistency"]["greedy_without_memory"]
+    )
+    assert memory["style_with_memory"]["style_score"] >= tuned["style_score"] - 0.02
+    assert memory["retrieval"]["hybrid"]["recall_at_3"] >= 0.5
     # The real bundle: a value counts as leaked unless the base model already carried it (SmolLM2's
     # vocabulary holds common first names such as "Helen"; those did not come from the chats).
     base = b"".join(p.read_bytes() for p in (dst / "data/models/base_model").rglob("*") if p.is_file())
