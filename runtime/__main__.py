@@ -4,6 +4,7 @@
     python -m runtime chat --bundle data/dist/demo            # chat with the persona in this terminal
     python -m runtime chat --bundle DIR --transport replay --log chat.jsonl --out sent.jsonl
     python -m runtime chat --bundle DIR --transport wechat --allow-chat "家人群"
+    python -m runtime voice-convert IN.wav OUT.wav --model data/models/voice_export   # file in/out
 
 Runs offline: models load from the bundle only (HF_HUB_OFFLINE is forced on).
 """
@@ -28,6 +29,9 @@ def main(argv: list[str] | None = None) -> int:
     chat_arguments(commands.add_parser("chat", help="let the persona chat (console, replay, wechat)"))
     call = commands.add_parser("call", help="voice/video call (needs the voice and face components)")
     call.add_argument("--bundle", required=True)
+    from runtime.voice.cli import add_arguments as voice_convert_arguments
+
+    voice_convert_arguments(commands.add_parser("voice-convert", help="convert a wav file with a voice"))
     args = parser.parse_args(argv)
 
     if args.command == "doctor":
@@ -40,6 +44,10 @@ def main(argv: list[str] | None = None) -> int:
         from runtime.chat import main as chat
 
         return chat(args)
+    if args.command == "voice-convert":
+        from runtime.voice.cli import main as voice_convert
+
+        return voice_convert(args)
     print("call: this bundle has no voice or face components yet (built by later stages)", file=sys.stderr)
     return 2
 

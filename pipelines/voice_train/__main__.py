@@ -1,0 +1,44 @@
+"""`python -m pipelines.voice_train [overrides]`: train the voice model (see the package docstring)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from pipelines import audio_io, stage
+from pipelines.voice_train import run
+
+
+def main(argv: list[str] | None = None) -> None:
+    cfg = stage.load_config("voice_train", argv)
+    c = cfg.voice_train
+    src = Path(c.input)
+    manifest = src / "manifest.jsonl"
+    if not manifest.exists():
+        raise stage.StageError(
+            f"{manifest} not found: run voice_features first (python -m pipelines.voice_features)"
+        )
+    rows = [json.loads(line) for line in manifest.read_text(encoding="utf-8").splitlines() if line.strip()]
+    if not rows:
+        raise stage.StageError(f"{manifest} lists no pieces: check audio_clean's report")
+
+    def read_wav(path: str, sr: int):
+        p = Path(path)
+        if not p.exists():
+            raise stage.StageError(f"{p} listed in {manifest} is missing: re-run audio_clean")
+        x, sr_in = audio_io.read_wav(p)
+        return audio_io.resample(x, sr_in, sr) if sr_in != sr else x
+
+    summary = run(cfg, rows, src, read_wav, Path(c.output))
+    stage.log.info(
+        "voice_train: %d steps, mel loss %.2f -> %.2f, index %d vectors -> %s/model",
+        summary["steps"],
+        summary["first_losses"]["g/mel"],
+        summary["last_losses"]["g/mel"],
+        summary["index"]["vectors"],
+        c.output,
+    )
+
+
+if __name__ == "__main__":
+    stage.entrypoint(main)
