@@ -32,6 +32,10 @@ import torch
 
 REPO = Path(__file__).resolve().parents[1]
 BLOCKS = (0.10, 0.15, 0.25)
+_LISTED = (REPO / "conf" / "config.yaml").read_text(encoding="utf-8")
+VOICE = [
+    f"+{g}=default" for g in ("voice_train", "voice_export") if f"- {g}:" not in _LISTED
+]  # Hydra appends
 
 
 def export_random(model: str, content_kind: str, folder: Path) -> Path:
@@ -48,8 +52,7 @@ def export_random(model: str, content_kind: str, folder: Path) -> Path:
     cfg = compose_config(
         [
             f"paths.data={folder}",
-            "+voice_train=default",
-            "+voice_export=default",
+            *VOICE,
             f"voice_train/model={model}",
         ]
     )

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
+from test_voice_model import VOICE
 
 from runtime.voice import convert
 from runtime.voice.convert import SR16, Settings, StreamingConverter, VoiceConverter, cos2_fades, sola_offset
@@ -29,7 +30,7 @@ def model_dir(tmp_path_factory):
     from runtime.voice.synth import Synthesizer
 
     root = tmp_path_factory.mktemp("voice")
-    cfg = compose_config([f"paths.data={root}", "+voice_train=default", "+voice_export=default"])
+    cfg = compose_config([f"paths.data={root}", *VOICE])
     torch.manual_seed(0)
     net = Synthesizer(synth_config(cfg))
     src = Path(cfg.voice_export.input)

@@ -162,7 +162,7 @@ def load_pretrained(cfg: DictConfig, net_g, net_d) -> None:
 
 
 def run_key(cfg: DictConfig, rows: list[dict]) -> str:
-    """What a checkpoint belongs to; `epochs`, `progress`, saving and logging settings may change."""
+    """What a checkpoint belongs to; epochs, device, progress, saving and logging settings may change."""
     vt = OmegaConf.to_container(cfg.voice_train, resolve=True)
     for k in (
         "epochs",
@@ -172,6 +172,7 @@ def run_key(cfg: DictConfig, rows: list[dict]) -> str:
         "log_every_steps",
         "index",
         "output",
+        "device",
     ):
         vt.pop(k, None)
     basis = {"voice_train": vt, "data": [(r["piece"], r["frames"]) for r in rows]}
@@ -459,8 +460,6 @@ def index_features(pieces: list[Piece], frame_step: int) -> np.ndarray:
 
 def run(cfg: DictConfig, rows: list[dict], feature_dir: Path, read_wav, out: Path, callback=None) -> dict:
     """Train; write `<out>/model` (G.pth, features.index, config.yaml, summary.json); return the summary."""
-    import faiss
-
     from pipelines.atomic import atomic_path, write_json, write_text
 
     t = cfg.voice_train
@@ -471,7 +470,9 @@ def run(cfg: DictConfig, rows: list[dict], feature_dir: Path, read_wav, out: Pat
     net_g, summary = train(cfg, pieces, key, out, callback)
 
     feats = index_features(pieces, int(t.index.frame_step))
-    index = build_index(feats, int(t.index.nprobe))
+    index = build_index(feats, int(t.index.nprobe))  # StageError if faiss is missing
+    import faiss
+
     summary["index"] = {"vectors": int(index.ntotal), "dim": int(feats.shape[1]), "n_ivf": n_ivf(len(feats))}
     sc = synth_config(cfg)
     recipe = {"voice_train": OmegaConf.to_container(cfg.voice_train, resolve=True)}

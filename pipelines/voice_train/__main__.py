@@ -30,11 +30,12 @@ def main(argv: list[str] | None = None) -> None:
         return audio_io.resample(x, sr_in, sr) if sr_in != sr else x
 
     summary = run(cfg, rows, src, read_wav, Path(c.output))
+    first, last = summary["first_losses"] or {}, summary["last_losses"] or {}  # None: nothing left to train
     stage.log.info(
-        "voice_train: %d steps, mel loss %.2f -> %.2f, index %d vectors -> %s/model",
+        "voice_train: %d steps, mel loss %s -> %s, index %d vectors -> %s/model",
         summary["steps"],
-        summary["first_losses"]["g/mel"],
-        summary["last_losses"]["g/mel"],
+        first.get("g/mel"),
+        last.get("g/mel"),
         summary["index"]["vectors"],
         c.output,
     )
