@@ -14,6 +14,7 @@ instead: the resolved config that `pipelines.config` keeps in sync with `conf/` 
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 from collections.abc import Sequence
@@ -75,6 +76,25 @@ def require_consent(cfg: DictConfig) -> None:
 def setup_logging() -> None:
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def read_jsonl(path: str | Path, written_by: str) -> list[dict]:
+    """The rows of a JSON-lines file that stage `written_by` wrote. A missing file or a line that is
+    not JSON stops the stage naming the file, the line and the command that rebuilds it."""
+    path = Path(path)
+    rebuild = f"python -m pipelines.{written_by}"
+    if not path.is_file():
+        raise StageError(f"{path} not found: run {written_by} first ({rebuild})")
+    rows = []
+    with path.open(encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError as e:
+                raise StageError(f"{path} line {n}: not JSON ({e}); rebuild it ({rebuild})") from e
+    return rows
 
 
 def entrypoint(main) -> None:

@@ -63,3 +63,14 @@ def test_every_model_preset_names_its_source_and_lora_targets(choice):
     model = stage.compose_config([f"model={choice}", "model.path=/x"]).model
     assert model.source in ("gguf", "local") and model.download_hint
     assert model.lora.target_modules and model.max_length > 0
+
+
+def test_a_stage_input_that_is_missing_or_broken_names_the_file_line_and_command(tmp_path):
+    rows = tmp_path / "pieces.jsonl"
+    with pytest.raises(stage.StageError, match=r"pieces\.jsonl not found: run audio_prep first"):
+        stage.read_jsonl(rows, "audio_prep")
+    rows.write_text('{"piece": "A001-0"}\n\n{"piece": \n')
+    with pytest.raises(stage.StageError, match=r"pieces\.jsonl line 3: not JSON .*pipelines\.audio_prep"):
+        stage.read_jsonl(rows, "audio_prep")
+    rows.write_text('{"piece": "A001-0"}\n\n{"piece": "A001-1"}\n')
+    assert stage.read_jsonl(rows, "audio_prep") == [{"piece": "A001-0"}, {"piece": "A001-1"}]

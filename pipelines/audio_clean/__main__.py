@@ -3,7 +3,6 @@ metrics.json."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from pipelines import audio_io, stage
@@ -16,11 +15,7 @@ def main(argv: list[str] | None = None) -> None:
     c = cfg.audio_clean
     src = Path(c.input)
     rows_file = src / "pieces.jsonl"
-    if not rows_file.exists():
-        raise stage.StageError(
-            f"{rows_file} not found: run audio_prep first (python -m pipelines.audio_prep)"
-        )
-    rows = [json.loads(line) for line in rows_file.read_text(encoding="utf-8").splitlines() if line.strip()]
+    rows = stage.read_jsonl(rows_file, "audio_prep")
     rate = int(cfg.audio_prep.sample_rate)
 
     def pieces():

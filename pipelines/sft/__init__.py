@@ -24,7 +24,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from pipelines import modeling
+from pipelines import modeling, stage
 from pipelines.atomic import atomic_path, write_json, write_text
 from pipelines.stage import StageError
 from runtime.memory import fit_memory
@@ -42,19 +42,12 @@ SUMMARY_FILE = "train_summary.json"
 
 
 def read_jsonl(path: Path) -> list[dict]:
-    rows = []
-    with path.open(encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise StageError(f"{path} line {n}: not JSON ({e}); rebuild it with sft_data") from e
-            missing = {"instruction", "input", "output"} - set(row)
-            if missing:
-                raise StageError(f"{path} line {n}: no {sorted(missing)}; rebuild it with sft_data")
-            rows.append(row)
+    """sft_data's Alpaca rows, each checked for the fields training needs."""
+    rows = stage.read_jsonl(path, "sft_data")
+    for n, row in enumerate(rows, 1):
+        missing = {"instruction", "input", "output"} - set(row)
+        if missing:
+            raise StageError(f"{path} row {n}: no {sorted(missing)}; rebuild it with sft_data")
     return rows
 
 

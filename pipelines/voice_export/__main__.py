@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from pipelines import stage
@@ -16,7 +15,7 @@ def demo_piece(cfg) -> Path | None:
     manifest = Path(cfg.voice_export.features) / "manifest.jsonl"
     if not manifest.exists():
         return None
-    rows = [json.loads(line) for line in manifest.read_text(encoding="utf-8").splitlines() if line.strip()]
+    rows = stage.read_jsonl(manifest, "voice_features")
     want = cfg.voice_export.convert.piece
     row = next((r for r in rows if want is None or r["piece"] == want), None)
     if row is None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -17,11 +16,7 @@ def main(argv: list[str] | None = None) -> None:
     c = cfg.voice_features
     src = Path(c.input)
     rows_file = src / "pieces.jsonl"
-    if not rows_file.exists():
-        raise stage.StageError(
-            f"{rows_file} not found: run audio_clean first (python -m pipelines.audio_clean)"
-        )
-    rows = [json.loads(line) for line in rows_file.read_text(encoding="utf-8").splitlines() if line.strip()]
+    rows = stage.read_jsonl(rows_file, "audio_clean")
 
     def pieces():
         for row in rows:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from pipelines import audio_io, stage
@@ -14,11 +13,7 @@ def main(argv: list[str] | None = None) -> None:
     c = cfg.voice_train
     src = Path(c.input)
     manifest = src / "manifest.jsonl"
-    if not manifest.exists():
-        raise stage.StageError(
-            f"{manifest} not found: run voice_features first (python -m pipelines.voice_features)"
-        )
-    rows = [json.loads(line) for line in manifest.read_text(encoding="utf-8").splitlines() if line.strip()]
+    rows = stage.read_jsonl(manifest, "voice_features")
     if not rows:
         raise stage.StageError(f"{manifest} lists no pieces: check audio_clean's report")
 

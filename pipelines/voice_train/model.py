@@ -20,6 +20,17 @@ from runtime.voice.synth import LRELU_SLOPE, _wn, same_padding
 PERIODS_V2 = (2, 3, 5, 7, 11, 17, 23, 37)
 
 
+def _judge(convs: nn.ModuleList, conv_post: nn.Module, x):
+    """A discriminator's score (flattened) and every layer's feature map (for feature matching)."""
+    fmap = []
+    for conv in convs:
+        x = F.leaky_relu(conv(x), LRELU_SLOPE)
+        fmap.append(x)
+    x = conv_post(x)
+    fmap.append(x)
+    return x.flatten(1), fmap
+
+
 class ScaleDiscriminator(nn.Module):
     def __init__(self, width: int = 1):
         super().__init__()
@@ -40,13 +51,7 @@ class ScaleDiscriminator(nn.Module):
         self.conv_post = _wn(nn.Conv1d(c(1024), 1, 3, 1, padding=1))
 
     def forward(self, x):
-        fmap = []
-        for conv in self.convs:
-            x = F.leaky_relu(conv(x), LRELU_SLOPE)
-            fmap.append(x)
-        x = self.conv_post(x)
-        fmap.append(x)
-        return x.flatten(1), fmap
+        return _judge(self.convs, self.conv_post, x)
 
 
 class PeriodDiscriminator(nn.Module):
@@ -66,13 +71,7 @@ class PeriodDiscriminator(nn.Module):
         if t % self.period:
             x = F.pad(x, (0, self.period - t % self.period), "reflect")
         x = x.view(b, c, -1, self.period)
-        fmap = []
-        for conv in self.convs:
-            x = F.leaky_relu(conv(x), LRELU_SLOPE)
-            fmap.append(x)
-        x = self.conv_post(x)
-        fmap.append(x)
-        return x.flatten(1), fmap
+        return _judge(self.convs, self.conv_post, x)
 
 
 class MultiPeriodDiscriminator(nn.Module):
