@@ -4,7 +4,7 @@
     python -m runtime chat --bundle data/dist/demo            # chat with the persona in this terminal
     python -m runtime chat --bundle DIR --transport replay --log chat.jsonl --out sent.jsonl
     python -m runtime chat --bundle DIR --transport wechat --allow-chat "家人群"
-    python -m runtime voice-convert IN.wav OUT.wav --model data/models/voice_export   # file in/out
+    python -m runtime voice-convert IN.wav OUT.wav --bundle data/dist/demo   # the persona's voice
 
 Runs offline: models load from the bundle only (HF_HUB_OFFLINE is forced on).
 """
@@ -48,7 +48,11 @@ def main(argv: list[str] | None = None) -> int:
         from runtime.voice.cli import main as voice_convert
 
         return voice_convert(args)
-    print("call: this bundle has no voice or face components yet (built by later stages)", file=sys.stderr)
+    print(
+        "call: live calls need the face-swap component, which no stage builds yet; the voice converts "
+        "files today: python -m runtime voice-convert IN.wav OUT.wav --bundle DIR",
+        file=sys.stderr,
+    )
     return 2
 
 

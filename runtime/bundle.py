@@ -8,6 +8,9 @@ A bundle is a folder (`data/dist/<name>/`, optionally zipped for copying):
     policy.json     reply policy and AI disclosure settings (runtime.policy.PolicyConfig)
     memory/         retrieval memory: anonymized snippets, BM25 postings, embeddings + encoder and
                     the retrieval settings (runtime/memory.py); optional
+    voice/          the voice model (runtime/voice/convert.py): voice.json, the synthesizer and
+                    content-encoder ONNX graphs, the retrieval features; optionally the RVC-format
+                    .pth + .index for the RVC WebUI or w-okada's voice changer; optional
 
 `pipelines.package` writes bundles with `write_manifest`; the runtime opens them with `open_bundle`,
 which verifies every checksum before anything is loaded and refuses a bundle with missing, changed
@@ -26,6 +29,7 @@ MANIFEST = "manifest.json"
 CHAT_MODEL = "chat_model"
 POLICY = "policy.json"
 MEMORY = "memory"
+VOICE = "voice"
 MODEL_INFO = "still_model.json"  # inside chat_model/: prompt format, instruction, training facts
 
 
@@ -77,6 +81,12 @@ class Bundle:
     def memory(self) -> Path | None:
         """The memory index folder, or None when the bundle was built without memory."""
         component = self.components.get("memory")
+        return self.root / component["path"] if component else None
+
+    @property
+    def voice(self) -> Path | None:
+        """The voice model folder (has voice.json), or None when the bundle has no voice."""
+        component = self.components.get("voice")
         return self.root / component["path"] if component else None
 
     @property

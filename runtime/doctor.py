@@ -64,6 +64,24 @@ def needed_memory(weights_bytes: int) -> int:
     return int(weights_bytes * (1 + OVERHEAD)) + int(0.3 * GB)
 
 
+def voice_lines(bundle) -> list[str]:
+    """What the voice component is and whether its ONNX back-end can run here."""
+    if bundle.voice is None:
+        return ["voice: none (text-only bundle)"]
+    v = bundle.components["voice"]
+    line = f"voice: RVC {v['version']} at {v['sample_rate'] // 1000} kHz, {v['trained_steps']} training steps"
+    if not v["content_meaningful"]:
+        line += " (DEMO: random content encoder, not a usable voice)"
+    try:
+        import onnxruntime
+
+        providers = ", ".join(onnxruntime.get_available_providers())
+        backend = f"onnxruntime {onnxruntime.__version__} ({providers})"
+    except ImportError:
+        backend = "onnxruntime MISSING: pip install onnxruntime to use the voice"
+    return [line, f"voice back-end: {backend}"]
+
+
 def report(bundle_dir: str) -> tuple[int, list[str]]:
     """(exit code, lines to print). 0: runs here; 1: bundle refused; 2: intact but will not fit."""
     try:
@@ -82,6 +100,7 @@ def report(bundle_dir: str) -> tuple[int, list[str]]:
         "consent: {relationship}, {date}, for {permitted_use}".format(**m["consent"]),
         f"machine: {platform.system()} {platform.machine()}, {os.cpu_count()} CPU threads",
     ]
+    lines += voice_lines(bundle)
     devices = gpus()
     lines += [f"GPU: {name}, {free / GB:.1f} GB free" for name, free in devices] or [
         "GPU: none (CPU inference)"

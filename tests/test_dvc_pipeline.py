@@ -21,7 +21,7 @@ from pipelines.stage import compose_config
 REPO = Path(__file__).resolve().parents[1]
 
 MODEL_STAGES = {"base_model", "sft", "merge", "eval_text", "package"}
-VOICE_STAGES = {"audio_prep", "audio_clean", "voice_features"}
+VOICE_STAGES = {"audio_prep", "audio_clean", "voice_features", "voice_train", "voice_export"}
 FACE_STAGES = {"face_align", "face_curate"}
 GIT_ID = {
     "GIT_AUTHOR_NAME": "t",
@@ -85,6 +85,7 @@ def project(tmp_path_factory) -> Path:
     edit(dst / "conf/config.yaml", r"model: smollm2_135m", "model: tiny_test")
     edit(dst / "conf/model/tiny_test.yaml", r"(?m)^path: \?\?\?", f"path: {tiny}")
     edit(dst / "conf/sft/default.yaml", r"(?m)^max_steps: \d+", "max_steps: 3")
+    edit(dst / "conf/voice_train/default.yaml", r"(?m)^epochs: \d+", "epochs: 2")
     edit(dst / "conf/eval_text/default.yaml", r"(?m)^max_examples: \d+", "max_examples: 4")
     edit(dst / "conf/eval_text/default.yaml", r"(?m)^generation: \{\}", "generation: {max_new_tokens: 8}")
     sh(dst, sys.executable, "-m", "pipelines.config")
@@ -113,6 +114,10 @@ def test_repro_builds_training_data_from_the_demo(project):
     assert {"with_memory", "without_memory"} <= set(eval_metrics["memory"]["fact_consistency"])
     manifest = json.loads((project / "data/dist/demo/manifest.json").read_text())
     assert manifest["components"]["memory"]["snippets"] > 100 and manifest["components"]["memory"]["dense"]
+    voice = manifest["components"]["voice"]  # the trained voice, its demo conversion and index
+    assert voice["trained_steps"] > 0 and (project / "data/dist/demo/voice/voice.onnx").exists()
+    assert (project / "data/models/voice_export/check/converted.wav").exists()
+    assert "train/g/mel" in json.dumps(json.loads(metrics))  # dvclive losses are DVC metrics
 
 
 def test_the_bundle_holds_no_name_wxid_or_pii_of_the_demo(project, make_cfg):
@@ -171,6 +176,10 @@ def test_readme_main_command_tunes_smollm2_towards_the_persona(tmp_path):
     )
     assert memory["style_with_memory"]["style_score"] >= tuned["style_score"] - 0.02
     assert memory["retrieval"]["hybrid"]["recall_at_3"] >= 0.5
+    # The demo voice trains on this CPU (its mel loss falls) and converts a demo file.
+    voice = json.loads((dst / "data/models/voice_train/model/summary.json").read_text())
+    assert voice["last_losses"]["g/mel"] < 0.75 * voice["first_losses"]["g/mel"]
+    assert (dst / "data/models/voice_export/check/converted.wav").exists()
     # The real bundle: a value counts as leaked unless the base model already carried it (SmolLM2's
     # vocabulary holds common first names such as "Helen"; those did not come from the chats).
     base = b"".join(p.read_bytes() for p in (dst / "data/models/base_model").rglob("*") if p.is_file())

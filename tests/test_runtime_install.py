@@ -1,5 +1,6 @@
 """The Windows runtime stands alone: it imports nothing from pipelines/ and installs from the light
-dependency set (pyproject's base dependencies) without trl, dvc, demucs or face-alignment."""
+dependency set (pyproject's base dependencies plus the `voice` extra) without trl, dvc, demucs or
+face-alignment."""
 
 from __future__ import annotations
 
@@ -42,14 +43,15 @@ def test_runtime_installs_and_runs_from_the_light_dependency_set(tmp_path):
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     py = venv / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
     links = ["--find-links", "/opt/wheels"] if Path("/opt/wheels").is_dir() else []
-    subprocess.run([str(py), "-m", "pip", "install", "-q", *links, str(REPO)], check=True, cwd=tmp_path)
+    install = [str(py), "-m", "pip", "install", "-q", *links, f"{REPO}[voice]"]
+    subprocess.run(install, check=True, cwd=tmp_path)
     freeze = [str(py), "-m", "pip", "list", "--format=freeze"]
     installed = subprocess.run(freeze, capture_output=True, text=True, check=True).stdout.lower()
     assert not [
         pkg for pkg in ("trl", "dvc", "demucs", "face-alignment", "peft") if f"\n{pkg}==" in "\n" + installed
     ]
     modules = ["chat", "generator", "doctor", "bundle", "policy", "memory", "transports.console",
-               "transports.replay", "transports.wechat"]  # fmt: skip
+               "transports.replay", "transports.wechat", "voice.convert", "voice.cli"]  # fmt: skip
     probe = (f"import sys, {', '.join('runtime.' + m for m in modules)}; "
              "assert not [m for m in sys.modules if m.startswith('pipelines')]; print('ok')")  # fmt: skip
     out = subprocess.run([str(py), "-c", probe], capture_output=True, text=True, cwd=tmp_path)

@@ -103,3 +103,44 @@ def test_full_size_48k_export(tmp_path):
     export_synth_onnx(net, tmp_path / "v.onnx")
     assert 100 < (tmp_path / "v.onnx").stat().st_size / 2**20 < 130
     assert onnx_parity(net, tmp_path / "v.onnx", frames=60, skip=10) < 1e-3
+
+
+def bundle_with_voice(exported, tmp_path, *overrides):
+    """A bundle holding only the voice component, packaged the way the package stage does it."""
+    from pipelines.package import add_voice
+    from pipelines.stage import compose_config
+    from runtime.bundle import write_manifest
+
+    _, data, _ = exported
+    root = tmp_path / "bundle"
+    root.mkdir(parents=True)
+    component = add_voice(compose_config([f"paths.data={data}", *overrides]), root)
+    write_manifest(root, {"name": "t", "components": {"voice": component}})
+    return root, component
+
+
+def test_the_bundle_ships_the_onnx_voice_and_the_rvc_pair(exported, tmp_path):
+    root, component = bundle_with_voice(exported, tmp_path)
+    shipped = {p.name for p in (root / "voice").iterdir()}
+    onnx_set = {"voice.json", "voice.onnx", "content.onnx", "voice.index.npy"}
+    assert shipped == onnx_set | {"voice.pth", "voice.index"}
+    spec = json.loads((root / "voice" / "voice.json").read_text())
+    assert spec["content_dir"] is None  # the torch-only HuBERT folder stays on the build machine
+    assert component["rvc_files"] and component["content_meaningful"] is False
+    root2, _ = bundle_with_voice(exported, tmp_path / "no_rvc", "package.voice_rvc_files=false")
+    assert {p.name for p in (root2 / "voice").iterdir()} == onnx_set
+
+
+def test_voice_convert_reads_the_verified_bundle(exported, tmp_path, capsys):
+    from runtime.__main__ import main as runtime
+
+    root, _ = bundle_with_voice(exported, tmp_path)
+    _, _, rows = exported
+    src, dst = rows[0]["wav16k"], tmp_path / "out.wav"
+    assert runtime(["voice-convert", src, str(dst), "--bundle", str(root)]) == 0
+    assert len(sf.read(dst)[0]) == len(sf.read(src)[0])
+    assert runtime(["voice-convert", src, str(dst), "--bundle", str(root), "--backend", "torch"]) == 2
+    assert "use --backend onnx" in capsys.readouterr().err
+    (root / "voice" / "voice.onnx").write_bytes(b"tampered")
+    assert runtime(["voice-convert", src, str(dst), "--bundle", str(root)]) == 2
+    assert "voice/voice.onnx: changed" in capsys.readouterr().err

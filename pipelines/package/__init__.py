@@ -1,6 +1,6 @@
 """Stage `package`: the runtime bundle (data/dist/<name>/) — the merged chat model, the reply policy,
-the retrieval memory, the consent record and a manifest with the sha256 of every file (layout:
-runtime/bundle.py).
+the retrieval memory, the voice model, the consent record and a manifest with the sha256 of every
+file (layout: runtime/bundle.py).
 
 What never enters a bundle: raw exports, the speaker mapping, the subject's names and ids, chat
 names. The consent record keeps its relationship, date and permitted use; who gave consent is kept
@@ -18,14 +18,17 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from pipelines.stage import StageError
-from runtime.bundle import CHAT_MODEL, MEMORY, MODEL_INFO, POLICY, write_manifest
+from runtime.bundle import CHAT_MODEL, MEMORY, MODEL_INFO, POLICY, VOICE, write_manifest
 from runtime.memory import INDEX_META, MemoryIndex, RetrievalSettings
 from runtime.policy import PolicyConfig
 
 # Config groups recorded in the manifest: how the bundle was built. Never `subject` or
 # `anonymize` (real names), never paths (they describe the build machine).
-RECORDED_GROUPS = ("model", "memory", "sft_data", "sft", "merge", "package")
-PATH_KEYS = ("input", "output", "eval_metrics", "index", "memory")
+RECORDED_GROUPS = ("model", "memory", "sft_data", "sft", "merge", "voice_train", "voice_export", "package")
+PATH_KEYS = ("input", "output", "eval_metrics", "index", "memory", "voice", "features", "pretrained")
+# voice.json entries the live converter needs (ONNX path), and the RVC-ecosystem pair beside them.
+VOICE_RUNTIME_FILES = ("onnx", "content_onnx", "index_vectors")
+VOICE_RVC_FILES = ("pth", "index")
 
 
 def consent_record(cfg: DictConfig) -> dict:
@@ -71,6 +74,41 @@ def add_memory(cfg: DictConfig, out: Path) -> dict | None:
     }
 
 
+def add_voice(cfg: DictConfig, out: Path) -> dict | None:
+    """Copy the exported voice model's runtime files into the bundle; its component entry (None when
+    the voice is off). The torch-only content/ folder stays behind: the bundle runs on ONNX Runtime."""
+    if not cfg.package.include_voice:
+        return None
+    from runtime.voice.convert import ModelInfo, VoiceModelError
+
+    src = Path(cfg.package.voice)
+    try:
+        info = ModelInfo.load(src)
+    except VoiceModelError as e:
+        raise StageError(f"{e} (dvc repro voice_export), or set package.include_voice=false") from e
+    keys = VOICE_RUNTIME_FILES + (VOICE_RVC_FILES if cfg.package.voice_rvc_files else ())
+    spec = {**info.spec, "content_dir": None, **{k: None for k in VOICE_RVC_FILES}}
+    (out / VOICE).mkdir()
+    for key in keys:
+        path = info.file(key)
+        if path is None or not path.is_file():
+            raise StageError(f"{src}/voice.json names {key}={info.spec.get(key)!r}, which is missing: "
+                             "re-run dvc repro voice_export")  # fmt: skip
+        shutil.copyfile(path, out / VOICE / path.name)
+        spec[key] = path.name
+    (out / VOICE / "voice.json").write_text(json.dumps(spec, indent=2) + "\n", encoding="utf-8")
+    report_file = src / "report.json"
+    report = json.loads(report_file.read_text(encoding="utf-8")) if report_file.is_file() else {}
+    return {
+        "path": VOICE,
+        "sample_rate": spec["sample_rate"],
+        "version": spec["version"],
+        "content_meaningful": spec["content_meaningful"],
+        "trained_steps": report.get("trained_steps"),
+        "rvc_files": bool(cfg.package.voice_rvc_files),
+    }
+
+
 def policy_settings(cfg: DictConfig) -> dict:
     """The policy as stored in the bundle, validated by the runtime's own parser."""
     settings = OmegaConf.to_container(cfg.package.policy, resolve=True)
@@ -89,6 +127,7 @@ def run(cfg: DictConfig, out: Path) -> dict:
     shutil.copytree(model, out / CHAT_MODEL)
     (out / POLICY).write_text(json.dumps(policy_settings(cfg), ensure_ascii=False, indent=2) + "\n", "utf-8")
     memory = add_memory(cfg, out)
+    voice = add_voice(cfg, out)
     info = json.loads((model / MODEL_INFO).read_text(encoding="utf-8"))
     weights = sum(p.stat().st_size for p in (out / CHAT_MODEL).glob("*.safetensors"))
     metrics_file = Path(cfg.package.eval_metrics)
@@ -105,6 +144,7 @@ def run(cfg: DictConfig, out: Path) -> dict:
             },
             "policy": {"path": POLICY},
             **({"memory": memory} if memory else {}),
+            **({"voice": voice} if voice else {}),
         },
         "consent": consent_record(cfg),
         "evaluation": evaluation,

@@ -135,7 +135,7 @@ class ContentGraph(torch.nn.Module):
         return self.proj(h) if self.proj is not None else h
 
 
-def export_content(cm, folder: Path, onnx_path: Path | None, opset: int = 17) -> float | None:
+def export_content(cm, folder: Path, onnx_path: Path, opset: int = 17) -> float:
     """transformers folder (torch path) + ONNX (default path); returns the ONNX parity error."""
     from safetensors.torch import save_file
 
@@ -145,8 +145,6 @@ def export_content(cm, folder: Path, onnx_path: Path | None, opset: int = 17) ->
             {k: v.contiguous() for k, v in cm.final_proj.state_dict().items()},
             folder / "final_proj.safetensors",
         )
-    if onnx_path is None:
-        return None
     model = cm.model
     model.config._attn_implementation = "eager"  # the exporter traces plain matmul attention
     graph = ContentGraph(model, cm.layer, cm.final_proj).eval()
@@ -208,7 +206,7 @@ def run(cfg: DictConfig, content_model, out: Path, demo_wav: Path | None) -> dic
             f"> voice_export.onnx_parity_tolerance={c.onnx_parity_tolerance}"
         )
     report["content_onnx_max_abs_diff"] = export_content(
-        content_model, out / "content", out / "content.onnx" if c.content_onnx else None, int(c.opset)
+        content_model, out / "content", out / "content.onnx", int(c.opset)
     )
     p = cfg.voice_features.pitch
     spec = {
@@ -217,7 +215,7 @@ def run(cfg: DictConfig, content_model, out: Path, demo_wav: Path | None) -> dic
         "index": f"{name}.index",
         "index_vectors": f"{name}.index.npy",
         "onnx": f"{name}.onnx",
-        "content_onnx": "content.onnx" if c.content_onnx else None,
+        "content_onnx": "content.onnx",
         "content_dir": "content",
         "content_layer": int(content_model.layer),
         "content_dim": int(content_model.dim),
@@ -245,8 +243,7 @@ def run(cfg: DictConfig, content_model, out: Path, demo_wav: Path | None) -> dic
             f0_min=float(p.f0_min),
             f0_max=float(p.f0_max),
         )
-        backend = str(k.backend) if c.content_onnx or str(k.backend) == "torch" else "torch"
-        conv = convert.convert_file(demo_wav, out / "check" / "converted.wav", out, settings, backend)
+        conv = convert.convert_file(demo_wav, out / "check" / "converted.wav", out, settings, str(k.backend))
         conv["input"] = demo_wav.name
         if not content_model.meaningful:
             conv["NOTE"] = (

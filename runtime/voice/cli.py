@@ -1,5 +1,6 @@
-"""`python -m runtime voice-convert IN.wav OUT.wav --model DIR`: file-in/file-out voice conversion through
-the streaming converter (or `--offline`: the whole file at once); no audio devices needed."""
+"""`python -m runtime voice-convert IN.wav OUT.wav --bundle DIR | --model DIR`: file-in/file-out voice
+conversion through the streaming converter (or `--offline`: the whole file at once); no audio devices
+needed. `--bundle` takes the verified bundle's voice; `--model` a voice_export folder."""
 
 from __future__ import annotations
 
@@ -15,7 +16,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     d = Settings()
     p.add_argument("input")
     p.add_argument("output")
-    p.add_argument("--model", required=True, help="folder written by voice_export (has voice.json)")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--bundle", help="a Still bundle with a voice component (checksums verified first)")
+    source.add_argument("--model", help="folder written by voice_export (has voice.json)")
     p.add_argument("--backend", choices=("onnx", "torch"), default="onnx")
     p.add_argument("--pitch", default=d.pitch, help="pitch extractor: yin, fcpe, harvest, dio, crepe, ...")
     p.add_argument("--transpose", type=float, default=d.transpose, help="semitones")
@@ -46,11 +49,24 @@ def main(args: argparse.Namespace) -> int:
     if not Path(args.input).is_file():
         print(f"voice-convert: {args.input} not found", file=sys.stderr)
         return 2
+    model = args.model
+    if args.bundle:
+        from runtime.bundle import BundleError, open_bundle
+
+        try:
+            model = open_bundle(args.bundle).voice
+        except BundleError as e:
+            print(f"voice-convert: {e}", file=sys.stderr)
+            return 2
+        if model is None:
+            print(f"voice-convert: {args.bundle} has no voice component (rebuild it with "
+                  "package.include_voice=true after dvc repro voice_export)", file=sys.stderr)  # fmt: skip
+            return 2
     try:
         report = convert_file(
             args.input,
             args.output,
-            args.model,
+            model,
             settings,
             args.backend,
             streaming=not args.offline,

@@ -111,7 +111,7 @@ class OnnxContent:
         path = info.file("content_onnx")
         if path is None or not path.is_file():
             raise VoiceModelError(
-                f"{info.folder}: no content.onnx; re-export with voice_export.content_onnx=true"
+                f"{info.folder}: no content.onnx; re-run `dvc repro voice_export` or use backend=torch"
             )
         self.session = _ort_session(path, threads)
 
@@ -128,7 +128,10 @@ class TorchContent:
 
         folder = info.file("content_dir")
         if folder is None or not (folder / "config.json").is_file():
-            raise VoiceModelError(f"{info.folder}: no content/ HuBERT folder; re-export the model")
+            raise VoiceModelError(
+                f"{info.folder}: no content/ HuBERT folder for the torch back-end (bundles ship the "
+                "ONNX graphs only): use --backend onnx, or --model with the voice_export folder"
+            )
         self.torch, self.device = torch, device
         self.model = HubertModel.from_pretrained(folder, local_files_only=True).eval().to(device)
         self.layer = int(info.spec["content_layer"])
