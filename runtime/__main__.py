@@ -5,6 +5,7 @@
     python -m runtime chat --bundle DIR --transport replay --log chat.jsonl --out sent.jsonl
     python -m runtime chat --bundle DIR --transport wechat --allow-chat "家人群"
     python -m runtime voice-convert IN.wav OUT.wav --bundle data/dist/demo   # the persona's voice
+    python -m runtime voice-live --bundle data/dist/demo                    # microphone -> speakers
 
 Runs offline: models load from the bundle only (HF_HUB_OFFLINE is forced on).
 """
@@ -29,9 +30,11 @@ def main(argv: list[str] | None = None) -> int:
     chat_arguments(commands.add_parser("chat", help="let the persona chat (console, replay, wechat)"))
     call = commands.add_parser("call", help="voice/video call (needs the voice and face components)")
     call.add_argument("--bundle", required=True)
-    from runtime.voice.cli import add_arguments as voice_convert_arguments
+    from runtime.voice import cli as voice_cli
 
-    voice_convert_arguments(commands.add_parser("voice-convert", help="convert a wav file with a voice"))
+    voice_cli.add_arguments(commands.add_parser("voice-convert", help="convert a wav file with a voice"))
+    live = commands.add_parser("voice-live", help="microphone -> the voice -> speakers")
+    voice_cli.add_live_arguments(live)
     args = parser.parse_args(argv)
 
     if args.command == "doctor":
@@ -48,6 +51,10 @@ def main(argv: list[str] | None = None) -> int:
         from runtime.voice.cli import main as voice_convert
 
         return voice_convert(args)
+    if args.command == "voice-live":
+        from runtime.voice.cli import live_main
+
+        return live_main(args)
     print(
         "call: live calls need the face-swap component, which no stage builds yet; the voice converts "
         "files today: python -m runtime voice-convert IN.wav OUT.wav --bundle DIR",

@@ -51,7 +51,8 @@ def test_runtime_installs_and_runs_from_the_light_dependency_set(tmp_path):
         pkg for pkg in ("trl", "dvc", "demucs", "face-alignment", "peft") if f"\n{pkg}==" in "\n" + installed
     ]
     modules = ["chat", "generator", "doctor", "bundle", "policy", "memory", "transports.console",
-               "transports.replay", "transports.wechat", "voice.convert", "voice.cli"]  # fmt: skip
+               "transports.replay", "transports.wechat", "voice.convert", "voice.cli",
+               "voice.live"]  # fmt: skip
     probe = (f"import sys, {', '.join('runtime.' + m for m in modules)}; "
              "assert not [m for m in sys.modules if m.startswith('pipelines')]; print('ok')")  # fmt: skip
     out = subprocess.run([str(py), "-c", probe], capture_output=True, text=True, cwd=tmp_path)

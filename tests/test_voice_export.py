@@ -59,7 +59,7 @@ def test_index_and_runtime_manifest(exported):
     assert np.load(out / "voice.index.npy").shape == (n, 768)
     spec = json.loads((out / "voice.json").read_text())
     assert spec["sample_rate"] == 48000 and spec["hop"] == 480 and spec["content_meaningful"] is False
-    for key in ("pth", "index", "onnx", "content_onnx", "content_dir"):
+    for key in ("pth", "index", "onnx", "content_onnx", "content_dir", "pitch_onnx"):
         assert (out / spec[key]).exists(), key
 
 
@@ -71,6 +71,7 @@ def test_onnx_matches_pytorch(exported):
     out, data, _ = exported
     report = json.loads((out / "report.json").read_text())
     assert report["onnx_max_abs_diff"] < 1e-4 and report["content_onnx_max_abs_diff"] < 1e-3
+    assert report["pitch_onnx"]["voicing_agreement"] > 0.99 and report["pitch_onnx"]["max_cents"] < 1
     net, _ = load_trained(data / "models" / "voice_train" / "model")
     sess = ort.InferenceSession(str(out / "voice.onnx"), providers=["CPUExecutionProvider"])
     for frames, skip in ((37, 0), (120, 90)):  # other lengths than the export example
@@ -122,7 +123,7 @@ def bundle_with_voice(exported, tmp_path, *overrides):
 def test_the_bundle_ships_the_onnx_voice_and_the_rvc_pair(exported, tmp_path):
     root, component = bundle_with_voice(exported, tmp_path)
     shipped = {p.name for p in (root / "voice").iterdir()}
-    onnx_set = {"voice.json", "voice.onnx", "content.onnx", "voice.index.npy"}
+    onnx_set = {"voice.json", "voice.onnx", "content.onnx", "pitch.onnx", "voice.index.npy"}
     assert shipped == onnx_set | {"voice.pth", "voice.index"}
     spec = json.loads((root / "voice" / "voice.json").read_text())
     assert spec["content_dir"] is None  # the torch-only HuBERT folder stays on the build machine

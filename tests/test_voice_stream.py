@@ -185,6 +185,22 @@ def test_cli_voice_convert(model_dir, tmp_path, capsys):
     assert "voice.json not found" in capsys.readouterr().err
 
 
+def test_fcpe_pitch_runs_on_onnx_runtime_with_the_onnx_backend(model_dir):
+    """voice_export's pitch.onnx (real torchfcpe weights) replaces torch FCPE on the ONNX back-end and
+    tracks the same pitch."""
+    from runtime.voice.pitch import Fcpe, OnnxPitch
+
+    onnx_vc = VoiceConverter(model_dir, Settings(pitch="fcpe"), backend="onnx")
+    torch_vc = VoiceConverter(model_dir, Settings(pitch="fcpe"), backend="torch")
+    assert isinstance(onnx_vc.pitch, OnnxPitch) and isinstance(torch_vc.pitch, Fcpe)
+    x = tone(1.2, f0=210.0)
+    a, b = onnx_vc.pitch(x), torch_vc.pitch(x)
+    voiced = (a > 0) & (b > 0)
+    assert voiced.mean() > 0.8 and np.mean((a > 0) == (b > 0)) > 0.99
+    assert np.max(np.abs(1200 * np.log2(a[voiced] / b[voiced]))) < 1
+    assert abs(np.median(a[voiced]) - 210.0) < 5
+
+
 def test_pitch_shift_and_protect():
     f0 = np.array([0.0, 100.0, 220.0], np.float32)
     np.testing.assert_allclose(convert.shift_f0(f0, 12), [0, 200, 440], rtol=1e-6)
@@ -195,3 +211,77 @@ def test_runtime_voice_never_imports_pipelines():
     for path in (REPO / "runtime" / "voice").glob("*.py"):
         text = path.read_text(encoding="utf-8")
         assert "import pipelines" not in text and "from pipelines" not in text, path
+
+
+# ---- live: microphone -> speakers ----------------------------------------------------------------
+def test_live_loop_turns_each_device_block_into_one_without_gaps(model_dir):
+    """44.1 kHz device, 16 kHz converter input, 48 kHz model: the streaming resamplers hand out uneven
+    chunks, yet every call returns exactly one device block; the slack grows during the first seconds
+    only, stays far below a block, and after that the output never drops out."""
+    from runtime.voice.live import LiveVoice
+
+    live = LiveVoice(StreamingConverter(VoiceConverter(model_dir, Settings(deterministic=True))), 44100)
+    assert live.device_block == 11025
+    x = tone(10.0, 44100)
+    outs, underruns = [], []
+    for i in range(0, len(x) - 11025 + 1, 11025):
+        outs.append(live.step(x[i : i + 11025]))
+        underruns.append(live.underruns)
+    assert all(len(o) == 11025 for o in outs)
+    assert underruns[12] == underruns[-1] <= 3  # none after the first 3 s
+    assert live.slack_s < 0.1 and live.latency_s == pytest.approx(0.31 + live.slack_s)
+    steady = np.concatenate(outs[13:])
+    rms_10ms = np.sqrt(np.mean(steady[: len(steady) // 441 * 441].reshape(-1, 441) ** 2, axis=1))
+    assert rms_10ms.min() > 1e-3 * rms_10ms.max()
+    with pytest.raises(ValueError, match="11025 samples at 44100 Hz"):
+        live.step(x[:1000])
+
+
+class FakeDuplexStream:
+    """sounddevice.Stream stand-in: reads a tone block by block, records writes, Ctrl+C at the end."""
+
+    latency = (0.01, 0.02)
+
+    def __init__(self, blocksize, **kwargs):
+        self.blocksize, self.kwargs, self.written = blocksize, kwargs, []
+        self.source = tone(2.0, kwargs["samplerate"])
+        FakeDuplexStream.last = self
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def read(self, n):
+        start = len(self.written) * n
+        if start + n > len(self.source):
+            raise KeyboardInterrupt
+        return self.source[start : start + n, None], False
+
+    def write(self, block):
+        self.written.append(block)
+
+
+def test_voice_live_command_streams_the_device_until_ctrl_c(model_dir, monkeypatch, capsys):
+    import types
+
+    from runtime.__main__ import main
+
+    fake = types.SimpleNamespace(Stream=FakeDuplexStream, PortAudioError=OSError)
+    monkeypatch.setitem(__import__("sys").modules, "sounddevice", fake)
+    args = ["voice-live", "--model", str(model_dir), "--samplerate", "48000", "--input-device", "1"]
+    assert main(args) == 0
+    stream = FakeDuplexStream.last
+    assert stream.kwargs["device"] == (1, None) and stream.kwargs["channels"] == 1
+    assert len(stream.written) == 8 and all(b.shape == (12000, 1) for b in stream.written)
+    out, err = capsys.readouterr()
+    assert "AI voice" in err and '"underruns": 0' in out
+
+
+def test_voice_live_without_an_audio_library_says_what_to_install(model_dir, monkeypatch, capsys):
+    from runtime.__main__ import main
+
+    monkeypatch.setitem(__import__("sys").modules, "sounddevice", None)  # import fails
+    assert main(["voice-live", "--model", str(model_dir)]) == 2
+    assert "pip install sounddevice" in capsys.readouterr().err

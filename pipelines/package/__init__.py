@@ -27,7 +27,7 @@ from runtime.policy import PolicyConfig
 RECORDED_GROUPS = ("model", "memory", "sft_data", "sft", "merge", "voice_train", "voice_export", "package")
 PATH_KEYS = ("input", "output", "eval_metrics", "index", "memory", "voice", "features", "pretrained")
 # voice.json entries the live converter needs (ONNX path), and the RVC-ecosystem pair beside them.
-VOICE_RUNTIME_FILES = ("onnx", "content_onnx", "index_vectors")
+VOICE_RUNTIME_FILES = ("onnx", "content_onnx", "pitch_onnx", "index_vectors")
 VOICE_RVC_FILES = ("pth", "index")
 
 

@@ -11,6 +11,8 @@ Writes `${paths.models}/voice_export/`:
 - `<name>.onnx`: the inference graph (torch.onnx, TorchScript exporter) with inputs phone, pitch,
   f0, rnd, noise, skip_head -> audio; checked against PyTorch (max abs diff in report.json);
 - `content.onnx` and `content/`: the content encoder voice_features used (ONNX and transformers);
+- `pitch.onnx`: FCPE (torchfcpe's bundled weights) as one graph, so `--pitch fcpe` runs on ONNX
+  Runtime too (`pitch_graph.py`; parity with torch in report.json);
 - `voice.json`: what the runtime reads; `report.json`, `metrics.json`;
 - `check/converted.wav`: one demo piece converted by the streaming converter (a pipeline check).
 """
@@ -27,6 +29,7 @@ import torch
 from omegaconf import DictConfig
 
 from pipelines.stage import StageError
+from pipelines.voice_export.pitch_graph import export_fcpe
 from runtime.voice.synth import SynthConfig, Synthesizer
 
 log = logging.getLogger("still.voice_export")
@@ -208,6 +211,9 @@ def run(cfg: DictConfig, content_model, out: Path, demo_wav: Path | None) -> dic
     report["content_onnx_max_abs_diff"] = export_content(
         content_model, out / "content", out / "content.onnx", int(c.opset)
     )
+    report["pitch_onnx"] = export_fcpe(out / "pitch.onnx", int(c.opset))
+    if report["pitch_onnx"]["voicing_agreement"] < 0.99 or (report["pitch_onnx"]["max_cents"] or 0) > 5:
+        raise StageError(f"pitch.onnx does not match torchfcpe: {report['pitch_onnx']}")
     p = cfg.voice_features.pitch
     spec = {
         "format": 1,
@@ -217,6 +223,8 @@ def run(cfg: DictConfig, content_model, out: Path, demo_wav: Path | None) -> dic
         "onnx": f"{name}.onnx",
         "content_onnx": "content.onnx",
         "content_dir": "content",
+        "pitch_onnx": "pitch.onnx",
+        "pitch_onnx_method": "fcpe",
         "content_layer": int(content_model.layer),
         "content_dim": int(content_model.dim),
         "content_meaningful": bool(content_model.meaningful),

@@ -1,6 +1,10 @@
-"""`python -m runtime voice-convert IN.wav OUT.wav --bundle DIR | --model DIR`: file-in/file-out voice
-conversion through the streaming converter (or `--offline`: the whole file at once); no audio devices
-needed. `--bundle` takes the verified bundle's voice; `--model` a voice_export folder."""
+"""The voice commands of `python -m runtime`; both take `--bundle DIR` (the verified bundle's voice) or
+`--model DIR` (a voice_export folder), and the same converter settings.
+
+    voice-convert IN.wav OUT.wav   file in, file out through the streaming converter (or `--offline`:
+                                   the whole file at once); no audio devices needed
+    voice-live                     microphone -> speakers, live (sounddevice + PortAudio)
+"""
 
 from __future__ import annotations
 
@@ -10,12 +14,14 @@ import sys
 from pathlib import Path
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
+class CommandError(Exception):
+    """Printed as `<command>: <message>`, exit code 2."""
+
+
+def add_converter_arguments(p: argparse.ArgumentParser) -> None:
     from runtime.voice.convert import Settings
 
     d = Settings()
-    p.add_argument("input")
-    p.add_argument("output")
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--bundle", help="a Still bundle with a voice component (checksums verified first)")
     source.add_argument("--model", help="folder written by voice_export (has voice.json)")
@@ -28,15 +34,28 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--crossfade", type=float, default=d.crossfade)
     p.add_argument("--extra", type=float, default=d.extra)
     p.add_argument("--silence-db", type=float, default=d.silence_db)
-    p.add_argument("--offline", action="store_true", help="convert the whole file at once")
     p.add_argument("--threads", type=int, default=None)
 
 
-def main(args: argparse.Namespace) -> int:
-    from runtime.voice.convert import Settings, VoiceModelError, convert_file
-    from runtime.voice.pitch import PitchUnavailable
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("input")
+    p.add_argument("output")
+    add_converter_arguments(p)
+    p.add_argument("--offline", action="store_true", help="convert the whole file at once")
 
-    settings = Settings(
+
+def add_live_arguments(p: argparse.ArgumentParser) -> None:
+    add_converter_arguments(p)
+    p.add_argument("--samplerate", type=int, default=48000, help="device sample rate")
+    p.add_argument("--input-device", default=None, help="name or index (`python -m sounddevice` lists them)")
+    p.add_argument("--output-device", default=None)
+    p.add_argument("--seconds", type=float, default=None, help="stop after this long (default: Ctrl+C)")
+
+
+def settings_of(args: argparse.Namespace):
+    from runtime.voice.convert import Settings
+
+    return Settings(
         transpose=args.transpose,
         index_rate=args.index_rate,
         protect=args.protect,
@@ -46,34 +65,74 @@ def main(args: argparse.Namespace) -> int:
         extra=args.extra,
         silence_db=args.silence_db,
     )
-    if not Path(args.input).is_file():
-        print(f"voice-convert: {args.input} not found", file=sys.stderr)
-        return 2
-    model = args.model
-    if args.bundle:
-        from runtime.bundle import BundleError, open_bundle
 
-        try:
-            model = open_bundle(args.bundle).voice
-        except BundleError as e:
-            print(f"voice-convert: {e}", file=sys.stderr)
-            return 2
-        if model is None:
-            print(f"voice-convert: {args.bundle} has no voice component (rebuild it with "
-                  "package.include_voice=true after dvc repro voice_export)", file=sys.stderr)  # fmt: skip
-            return 2
+
+def model_folder(args: argparse.Namespace) -> str | Path:
+    if not args.bundle:
+        return args.model
+    from runtime.bundle import BundleError, open_bundle
+
     try:
-        report = convert_file(
+        model = open_bundle(args.bundle).voice
+    except BundleError as e:
+        raise CommandError(str(e)) from None
+    if model is None:
+        raise CommandError(f"{args.bundle} has no voice component (rebuild it with "
+                           "package.include_voice=true after dvc repro voice_export)")  # fmt: skip
+    return model
+
+
+def _device(value):
+    return int(value) if value is not None and str(value).isdigit() else value
+
+
+def run_command(name: str, body) -> int:
+    from runtime.voice.convert import VoiceModelError
+    from runtime.voice.pitch import PitchUnavailable
+
+    try:
+        report = body()
+    except (CommandError, VoiceModelError, PitchUnavailable, FileNotFoundError) as e:
+        print(f"{name}: {e}", file=sys.stderr)
+        return 2
+    print(json.dumps(report, indent=2))
+    return 0
+
+
+def main(args: argparse.Namespace) -> int:
+    """voice-convert."""
+    from runtime.voice.convert import convert_file
+
+    def body():
+        if not Path(args.input).is_file():
+            raise CommandError(f"{args.input} not found")
+        return convert_file(
             args.input,
             args.output,
-            model,
-            settings,
+            model_folder(args),
+            settings_of(args),
             args.backend,
             streaming=not args.offline,
             threads=args.threads,
         )
-    except (VoiceModelError, PitchUnavailable, FileNotFoundError) as e:
-        print(f"voice-convert: {e}", file=sys.stderr)
-        return 2
-    print(json.dumps(report, indent=2))
-    return 0
+
+    return run_command("voice-convert", body)
+
+
+def live_main(args: argparse.Namespace) -> int:
+    """voice-live."""
+    from runtime.voice import live
+    from runtime.voice.convert import StreamingConverter, VoiceConverter
+
+    def body():
+        vc = VoiceConverter(model_folder(args), settings_of(args), args.backend, args.threads)
+        print("voice-live: this is an AI voice, not the person's own", file=sys.stderr)
+        return live.run(
+            StreamingConverter(vc),
+            args.samplerate,
+            _device(args.input_device),
+            _device(args.output_device),
+            args.seconds,
+        )
+
+    return run_command("voice-live", body)

@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from runtime.voice import pitch as pitch_mod
+from runtime.voice.sessions import ort_session
 
 SR16 = 16000
 FRAME16 = 160  # 10 ms at 16 kHz: the pitch/feature frame
@@ -93,16 +94,9 @@ class ModelInfo:
 
 def _ort_session(path: Path, threads: int | None = None):
     try:
-        import onnxruntime as ort
-    except ImportError:
-        raise VoiceModelError("the ONNX back-end needs onnxruntime: pip install onnxruntime") from None
-    opts = ort.SessionOptions()
-    if threads:
-        opts.intra_op_num_threads = threads
-    providers = [
-        p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in ort.get_available_providers()
-    ]
-    return ort.InferenceSession(str(path), opts, providers=providers)
+        return ort_session(path, threads)
+    except ImportError as e:
+        raise VoiceModelError(str(e)) from None
 
 
 # ---- content encoders: 16 kHz audio -> (frames at 50 fps, dim) ------------------------------------------
@@ -284,7 +278,13 @@ class VoiceConverter:
         else:
             raise VoiceModelError(f"backend={backend}: choose onnx or torch")
         self.retrieval = Retrieval(self.info) if self.s.index_rate > 0 else None
-        self.pitch = pitch_mod.build(self.s.pitch, f0_min=self.s.f0_min, f0_max=self.s.f0_max)
+        # the exported graph of the chosen extractor on the ONNX back-end (FCPE: pitch.onnx), else numpy/torch
+        onnx_pitch = None
+        if backend == "onnx" and self.info.spec.get("pitch_onnx_method") == self.s.pitch:
+            onnx_pitch = self.info.file("pitch_onnx")
+        self.pitch = pitch_mod.build(
+            self.s.pitch, onnx_path=onnx_pitch, f0_min=self.s.f0_min, f0_max=self.s.f0_max, threads=threads
+        )
         self.sr, self.hop = self.info.sample_rate, self.info.hop
         self.inter = int(self.info.spec["inter_channels"])
         self.rng = np.random.default_rng(self.s.seed)

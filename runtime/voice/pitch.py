@@ -10,6 +10,8 @@ frame i is centred on sample i*hop, `n_frames(len) = len // hop + 1` frames.
 
 Registry (`EXTRACTORS`): yin (default, numpy, no weights), harvest / dio (pyworld), fcpe (torchfcpe,
 weights bundled), crepe / crepe_tiny (torchcrepe, weights bundled), rmvpe (user-supplied weights).
+`build(method, onnx_path=...)` runs an exported graph instead (`OnnxPitch`: onnxruntime only; FCPE is
+exported by voice_export as `pitch.onnx`).
 """
 
 from __future__ import annotations
@@ -290,6 +292,25 @@ class Crepe:
         return _fit(f0, n_frames(len(x)))
 
 
+# --- any extractor exported as an ONNX graph: audio (1, samples), threshold -> f0 (1, frames) ---------
+class OnnxPitch:
+    def __init__(self, path, f0_min=50.0, f0_max=1100.0, threshold=0.006, threads=None, **_):
+        from runtime.voice.sessions import ort_session
+
+        if not Path(path).is_file():
+            raise PitchUnavailable(f"{path} not found: re-export the voice (dvc repro voice_export)")
+        try:
+            self.session = ort_session(path, threads)
+        except ImportError as e:
+            raise PitchUnavailable(str(e)) from None
+        self.f0_max, self.threshold = f0_max, np.array(threshold, np.float32)
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        audio = np.asarray(x, np.float32)[None]
+        f0 = self.session.run(None, {"audio": audio, "threshold": self.threshold})[0]
+        return _fit(np.minimum(f0, self.f0_max), n_frames(len(x)))  # torchfcpe clamps to f0_max too
+
+
 # --- RMVPE: user-supplied weights -----------------------------------------------------------------
 class Rmvpe:
     """RMVPE needs `rmvpe.pt` (user-supplied; RVC WebUI's assets/rmvpe/rmvpe.pt, 181 MB, published with
@@ -331,8 +352,11 @@ EXTRACTORS: dict[str, Callable[..., Callable[[np.ndarray], np.ndarray]]] = {
 }
 
 
-def build(method: str, **kwargs) -> Callable[[np.ndarray], np.ndarray]:
-    """An extractor from the registry; PitchUnavailable says what is missing."""
+def build(method: str, onnx_path=None, **kwargs) -> Callable[[np.ndarray], np.ndarray]:
+    """An extractor from the registry, or its exported graph at `onnx_path`; PitchUnavailable says what
+    is missing."""
+    if onnx_path is not None:
+        return OnnxPitch(onnx_path, **kwargs)
     if method not in EXTRACTORS:
         raise PitchUnavailable(f"unknown pitch method '{method}': choose one of {', '.join(EXTRACTORS)}")
     return EXTRACTORS[method](**kwargs)
