@@ -2,6 +2,7 @@
 extractors compared on signals with known f0.
 
     OMP_NUM_THREADS=1 python bench/audio_pipeline.py [--copies 3] [--pitch-seconds 30] [--skip crepe_tiny]
+    OMP_NUM_THREADS=1 python bench/audio_pipeline.py --pitch-only
 
 Stages: `--copies` sets of the demo recordings (about 2 minutes each, different seeds) are written to a
 temporary data root; each stage runs in this process (`main([...])`) and we report minutes of audio
@@ -10,7 +11,9 @@ processed per minute of wall time (higher is better). The stages run with their 
 spectral_gate denoiser and voice_features with a full-size (random-weight) HuBERT base shape.
 Pitch: every extractor that can run here on `--pitch-seconds` of harmonic tones with vibrato (known
 f0, 80-400 Hz, 15 dB SNR halves), speed as x real time and accuracy as median / 95th-percentile
-error in cents, with ratios against the default (yin). Results go to bench/out/audio_pipeline.json.
+error in cents, with ratios against the default (yin). `fcpe_onnx` is voice_export's pitch.onnx (the same
+weights through ONNX Runtime); `rmvpe` runs with random weights in the public file's layout, so only its
+speed means something. Results go to bench/out/audio_pipeline.json.
 """
 
 from __future__ import annotations
@@ -35,7 +38,23 @@ from pipelines.voice_features.__main__ import main as voice_features
 from runtime.voice import pitch
 
 REPO = Path(__file__).resolve().parents[1]
-METHODS = ["yin", "dio", "harvest", "fcpe", "crepe_tiny", "crepe"]
+METHODS = ["yin", "dio", "harvest", "fcpe", "fcpe_onnx", "crepe_tiny", "crepe", "rmvpe"]
+RANDOM_WEIGHTS = {"rmvpe"}  # speed only
+
+
+def extractor(method: str, tmp: Path):
+    """The extractor under test; the exported/ random-weight ones are written to `tmp` first."""
+    if method == "fcpe_onnx":
+        from pipelines.voice_export.pitch_graph import export_fcpe
+
+        export_fcpe(tmp / "pitch.onnx")
+        return pitch.build("fcpe", onnx_path=tmp / "pitch.onnx")
+    if method == "rmvpe":
+        from runtime.voice.rmvpe import RMVPE
+
+        torch.save({k: v.half() for k, v in RMVPE().state_dict().items()}, tmp / "rmvpe.pt")
+        return pitch.build("rmvpe", model_path=tmp / "rmvpe.pt")
+    return pitch.build(method)
 
 
 def timed(fn, *a):
@@ -107,13 +126,14 @@ def bench_pitch(seconds: float, skip: set[str]) -> dict:
     signals = test_signals(seconds)
     total = sum(len(x) for x, _ in signals) / 16000
     rows = {}
+    tmp = Path(tempfile.mkdtemp(prefix="still-pitch-"))
     for m in METHODS:
         if m in skip:
             rows[m] = {"skipped": "by --skip"}
             continue
         try:
             t = time.perf_counter()
-            fn = pitch.build(m)
+            fn = extractor(m, tmp)
             load = time.perf_counter() - t
         except pitch.PitchUnavailable as e:
             rows[m] = {"unavailable": str(e)[:160]}
@@ -134,10 +154,16 @@ def bench_pitch(seconds: float, skip: set[str]) -> dict:
             "p95_cents": round(float(np.percentile(e, 95)), 2),
             "voiced": round(float(np.mean(voiced)), 3),
         }
+        if m in RANDOM_WEIGHTS:
+            for k in ("median_cents", "p95_cents", "voiced"):
+                rows[m].pop(k)
+            rows[m]["note"] = "random weights: speed only"
+    shutil.rmtree(tmp, ignore_errors=True)
     ref = rows["yin"]
     for r in rows.values():
         if "seconds" in r:
             r["speed_vs_yin"] = round(r["x_realtime"] / ref["x_realtime"], 3)
+        if "median_cents" in r:
             r["median_error_vs_yin"] = round(r["median_cents"] / ref["median_cents"], 3)
     return {"audio_seconds": total, "methods": rows}
 
@@ -152,12 +178,13 @@ def main() -> None:
         default=["crepe"],
         help="pitch methods to skip (crepe full: ~15x slower than real time)",
     )
+    ap.add_argument("--pitch-only", action="store_true", help="only the pitch extractors")
     a = ap.parse_args()
     torch.set_num_threads(1)
     result = {
         "date": time.strftime("%Y-%m-%d"),
         "load": os.getloadavg()[0],
-        "stages": bench_stages(a.copies),
+        "stages": None if a.pitch_only else bench_stages(a.copies),
         "pitch": bench_pitch(a.pitch_seconds, set(a.skip)),
     }
     out = REPO / "bench" / "out" / "audio_pipeline.json"

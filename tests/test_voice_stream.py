@@ -201,6 +201,21 @@ def test_fcpe_pitch_runs_on_onnx_runtime_with_the_onnx_backend(model_dir):
     assert abs(np.median(a[voiced]) - 210.0) < 5
 
 
+def test_rmvpe_pitch_with_its_weights_file(model_dir, tmp_path, capsys):
+    """`--pitch rmvpe --pitch-model rmvpe.pt` (a file shaped like the public one, random weights)."""
+    from test_rmvpe import write_public_shaped_rmvpe
+
+    from runtime.__main__ import main
+
+    sf.write(tmp_path / "in.wav", tone(0.8), SR16)
+    args = ["voice-convert", str(tmp_path / "in.wav"), str(tmp_path / "out.wav"), "--model", str(model_dir)]
+    assert main([*args, "--pitch", "rmvpe"]) == 2
+    assert "rmvpe.pt" in capsys.readouterr().err
+    write_public_shaped_rmvpe(tmp_path / "rmvpe.pt")
+    assert main([*args, "--pitch", "rmvpe", "--pitch-model", str(tmp_path / "rmvpe.pt")]) == 0
+    assert len(sf.read(tmp_path / "out.wav")[0]) == int(0.8 * SR16)
+
+
 def test_pitch_shift_and_protect():
     f0 = np.array([0.0, 100.0, 220.0], np.float32)
     np.testing.assert_allclose(convert.shift_f0(f0, 12), [0, 200, 440], rtol=1e-6)

@@ -245,6 +245,7 @@ def run(cfg: DictConfig, content_model, out: Path, demo_wav: Path | None) -> dic
             index_rate=float(k.index_rate),
             protect=float(k.protect),
             pitch=str(k.pitch),
+            pitch_model=str(p.rmvpe_path) if str(k.pitch) == "rmvpe" else None,
             block=float(k.block),
             crossfade=float(k.crossfade),
             extra=float(k.extra),

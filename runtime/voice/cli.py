@@ -26,7 +26,8 @@ def add_converter_arguments(p: argparse.ArgumentParser) -> None:
     source.add_argument("--bundle", help="a Still bundle with a voice component (checksums verified first)")
     source.add_argument("--model", help="folder written by voice_export (has voice.json)")
     p.add_argument("--backend", choices=("onnx", "torch"), default="onnx")
-    p.add_argument("--pitch", default=d.pitch, help="pitch extractor: yin, fcpe, harvest, dio, crepe, ...")
+    p.add_argument("--pitch", default=d.pitch, help="pitch extractor: yin, fcpe, rmvpe, harvest, crepe, ...")
+    p.add_argument("--pitch-model", default=None, help="weights for --pitch rmvpe (rmvpe.pt)")
     p.add_argument("--transpose", type=float, default=d.transpose, help="semitones")
     p.add_argument("--index-rate", type=float, default=d.index_rate)
     p.add_argument("--protect", type=float, default=d.protect)
@@ -60,6 +61,7 @@ def settings_of(args: argparse.Namespace):
         index_rate=args.index_rate,
         protect=args.protect,
         pitch=args.pitch,
+        pitch_model=args.pitch_model,
         block=args.block,
         crossfade=args.crossfade,
         extra=args.extra,

@@ -47,6 +47,7 @@ class Settings:
     index_rate: float = 0.5  # 0 = content features only, 1 = retrieved training features only
     protect: float = 0.33  # < 0.5: keep this much of the original features on unvoiced frames
     pitch: str = "yin"
+    pitch_model: str | None = None  # weights file for extractors that need one (rmvpe: rmvpe.pt)
     block: float = 0.25  # seconds of new input per call
     crossfade: float = 0.05
     search: float = 0.01  # SOLA search range
@@ -283,7 +284,12 @@ class VoiceConverter:
         if backend == "onnx" and self.info.spec.get("pitch_onnx_method") == self.s.pitch:
             onnx_pitch = self.info.file("pitch_onnx")
         self.pitch = pitch_mod.build(
-            self.s.pitch, onnx_path=onnx_pitch, f0_min=self.s.f0_min, f0_max=self.s.f0_max, threads=threads
+            self.s.pitch,
+            onnx_path=onnx_pitch,
+            model_path=self.s.pitch_model,
+            f0_min=self.s.f0_min,
+            f0_max=self.s.f0_max,
+            threads=threads,
         )
         self.sr, self.hop = self.info.sample_rate, self.info.hop
         self.inter = int(self.info.spec["inter_channels"])

@@ -9,7 +9,8 @@ frame i is centred on sample i*hop, `n_frames(len) = len // hop + 1` frames.
     coarse = coarse_f0(f0)       # RVC's 1..255 mel-scale bins (1 = unvoiced)
 
 Registry (`EXTRACTORS`): yin (default, numpy, no weights), harvest / dio (pyworld), fcpe (torchfcpe,
-weights bundled), crepe / crepe_tiny (torchcrepe, weights bundled), rmvpe (user-supplied weights).
+weights bundled), crepe / crepe_tiny (torchcrepe, weights bundled), rmvpe (runtime.voice.rmvpe, user-
+supplied weights).
 `build(method, onnx_path=...)` runs an exported graph instead (`OnnxPitch`: onnxruntime only; FCPE is
 exported by voice_export as `pitch.onnx`).
 """
@@ -313,32 +314,35 @@ class OnnxPitch:
 
 # --- RMVPE: user-supplied weights -----------------------------------------------------------------
 class Rmvpe:
-    """RMVPE needs `rmvpe.pt` (user-supplied; RVC WebUI's assets/rmvpe/rmvpe.pt, 181 MB, published with
-    the RVC pretrained models on their model hub page). The loader below is real; the RMVPE network
-    itself (deep U-Net + BiGRU over a 128-bin mel) is NOT implemented yet, so with the file present
-    this still stops with a clear message. Use fcpe/harvest/yin meanwhile."""
+    """RMVPE (`runtime.voice.rmvpe`) with the user-supplied `rmvpe.pt` (RVC WebUI's
+    assets/rmvpe/rmvpe.pt, 181 MB, published with the RVC pretrained models on their model hub page)."""
 
-    def __init__(self, model_path: str | Path | None = None, **_):
+    def __init__(self, model_path: str | Path | None = None, device="cpu", **_):
         path = Path(model_path) if model_path else None
         if path is None or not path.is_file():
             raise PitchUnavailable(
                 "pitch method 'rmvpe' needs its weights file: "
                 f"{path or '(voice_features.pitch.rmvpe_path unset)'}"
                 " not found. Download rmvpe.pt (RVC WebUI assets: assets/rmvpe/rmvpe.pt) and set "
-                "voice_features.pitch.rmvpe_path to it, or choose pitch.method=fcpe|harvest|yin"
+                "voice_features.pitch.rmvpe_path (or --pitch-model) to it, or choose fcpe|harvest|yin"
             )
         import torch
+
+        from runtime.voice.rmvpe import RmvpeExtractor
 
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as e:
             raise PitchUnavailable(f"{path} is not a readable RMVPE checkpoint: {e}") from None
-        if not isinstance(state, dict) or not any("unet" in k or "fc" in k for k in state):
+        if not isinstance(state, dict) or not any(k.startswith(("unet.", "fc.")) for k in state):
             raise PitchUnavailable(f"{path} does not look like RMVPE weights (no unet/fc parameters)")
-        raise PitchUnavailable(
-            f"{path} loaded ({len(state)} tensors), but the RMVPE network is not implemented in Still yet: "
-            "choose pitch.method=fcpe (closest in quality) or harvest"
-        )
+        try:
+            self.extract = RmvpeExtractor({k: v.float() for k, v in state.items()}, device)
+        except RuntimeError as e:  # names or shapes differ from the public architecture
+            raise PitchUnavailable(f"{path} does not match the RMVPE architecture: {e}") from None
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return _fit(self.extract(x), n_frames(len(x)))
 
 
 EXTRACTORS: dict[str, Callable[..., Callable[[np.ndarray], np.ndarray]]] = {
