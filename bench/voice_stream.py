@@ -2,7 +2,7 @@
 that re-runs pitch, retrieval and the whole synthesizer window (extra context included) every block.
 
     OMP_NUM_THREADS=1 python bench/voice_stream.py [--seconds 6] [--extra 0.5] [--threads 2] \
-        [--content tiny|base] [--models tiny,48k_v2]
+        [--content tiny|base] [--models tiny,48k_v2] [--blocks 0.1,0.15,0.25]
 
 Models: the full-size RVC v2 48k synthesizer and the tiny demo one, random weights (speed does not
 depend on training), exported by voice_export's functions to a temporary folder (ONNX Runtime, the
@@ -32,10 +32,6 @@ import torch
 
 REPO = Path(__file__).resolve().parents[1]
 BLOCKS = (0.10, 0.15, 0.25)
-_LISTED = (REPO / "conf" / "config.yaml").read_text(encoding="utf-8")
-VOICE = [
-    f"+{g}=default" for g in ("voice_train", "voice_export") if f"- {g}:" not in _LISTED
-]  # Hydra appends
 
 
 def export_random(model: str, content_kind: str, folder: Path) -> Path:
@@ -49,13 +45,7 @@ def export_random(model: str, content_kind: str, folder: Path) -> Path:
     from pipelines.voice_train import build_index, synth_config
     from runtime.voice.synth import Synthesizer
 
-    cfg = compose_config(
-        [
-            f"paths.data={folder}",
-            *VOICE,
-            f"voice_train/model={model}",
-        ]
-    )
+    cfg = compose_config([f"paths.data={folder}", f"voice_train/model={model}"])
     torch.manual_seed(0)
     net = Synthesizer(synth_config(cfg))
     src = Path(cfg.voice_export.input)
@@ -118,7 +108,8 @@ def main() -> None:
     ap.add_argument("--extra", type=float, default=0.5)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--content", choices=("tiny", "base"), default="tiny")
-    ap.add_argument("--models", default="tiny,48k_v2")
+    ap.add_argument("--models", default="tiny,48k_v2", help="voice_train/model presets, comma-separated")
+    ap.add_argument("--blocks", default=",".join(map(str, BLOCKS)), help="block sizes in seconds")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     results = {
@@ -134,7 +125,7 @@ def main() -> None:
             t0 = time.time()
             folder = export_random(model, args.content, Path(tmp) / model)
             print(f"# {model}: exported in {time.time() - t0:.1f} s")
-            for block in BLOCKS:
+            for block in map(float, args.blocks.split(",")):
                 row = {"model": model, "block_s": block}
                 for kind in ("streaming", "naive"):
                     row[kind] = measure(

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
-from test_voice_model import VOICE, write_dataset
+from test_voice_model import write_dataset
 
 from runtime.voice.synth import RVC_CONFIG_FIELDS, SynthConfig, Synthesizer
 
@@ -22,7 +22,7 @@ def exported(tmp_path_factory):
 
     data = tmp_path_factory.mktemp("data")
     rows = write_dataset(data / "processed" / "voice_features", n_pieces=3, seconds=0.8)
-    args = [f"paths.data={data}", *VOICE]
+    args = [f"paths.data={data}"]
     voice_train([*args, "voice_train.progress=false", "voice_train.epochs=1", "voice_train.batch_size=2"])
     voice_export(args)
     return data / "models" / "voice_export", data, rows

@@ -12,22 +12,13 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from pipelines.stage import CONF_DIR, StageError
+from pipelines.stage import StageError
 from pipelines.voice_train import model as M
 from runtime.voice import pitch
 from runtime.voice.synth import RelativeSelfAttention, SynthConfig, Synthesizer, parameter_count
 
 SR = 48000
 HOP = 480
-
-
-def _voice_groups() -> tuple[str, ...]:
-    """Hydra appends for the voice groups that conf/config.yaml does not list (yet)."""
-    listed = (CONF_DIR / "config.yaml").read_text(encoding="utf-8")
-    return tuple(f"+{g}=default" for g in ("voice_train", "voice_export") if f"- {g}:" not in listed)
-
-
-VOICE = _voice_groups()
 
 
 # ---- synthetic training data: harmonic tones whose content features encode the spectral envelope ----
@@ -232,7 +223,6 @@ def test_public_checkpoint_names_and_shapes_load(full_size_models, make_cfg, tmp
     torch.save({"model": g_state, "iteration": 1, "learning_rate": 1e-4}, tmp_path / "f0G48k.pth")
     torch.save({"model": d_state, "iteration": 1, "learning_rate": 1e-4}, tmp_path / "f0D48k.pth")
     cfg = make_cfg(
-        *VOICE,
         "voice_train/model=48k_v2",
         "voice_train.init=pretrained",
         f"voice_train.pretrained.generator={tmp_path / 'f0G48k.pth'}",
@@ -248,21 +238,21 @@ def test_public_checkpoint_names_and_shapes_load(full_size_models, make_cfg, tmp
 def test_pretrained_errors_name_the_file(make_cfg, tmp_path):
     from pipelines.voice_train import build_models, load_compatible, load_pretrained
 
-    cfg = make_cfg(*VOICE, "voice_train/model=48k_v2", "voice_train.init=pretrained")
-    tiny_g, d = build_models(make_cfg(*VOICE))
+    cfg = make_cfg("voice_train/model=48k_v2", "voice_train.init=pretrained")
+    tiny_g, d = build_models(make_cfg())
     with pytest.raises(StageError, match=r"f0G48k\.pth not found.*RVC WebUI"):
         load_pretrained(cfg, tiny_g, d)
     with pytest.raises(StageError, match=r"does not match the configured architecture: .*shape mismatch"):
         load_compatible(tiny_g, {k: torch.zeros(1) for k in tiny_g.state_dict()}, "x.pth")
     with pytest.raises(StageError, match="no public bases"):
-        load_pretrained(make_cfg(*VOICE, "voice_train.init=pretrained"), tiny_g, d)
+        load_pretrained(make_cfg("voice_train.init=pretrained"), tiny_g, d)
 
 
 @pytest.mark.parametrize(
     "preset,sr,hop", [("48k_v2", 48000, 480), ("40k_v2", 40000, 400), ("32k_v2", 32000, 320)]
 )
 def test_presets_are_consistent(make_cfg, preset, sr, hop):
-    cfg = make_cfg(*VOICE, f"voice_train/model={preset}")
+    cfg = make_cfg(f"voice_train/model={preset}")
     m = cfg.voice_train.model
     c = SynthConfig.from_dict(OmegaConf.to_container(m.synth, resolve=True))
     assert c.sample_rate == m.sample_rate == sr and c.hop == m.hop_length == hop == sr // 100
@@ -293,7 +283,7 @@ def test_tiny_config_learns(make_cfg, tmp_path):
     from pipelines.voice_train import load_pieces, train
 
     rows = write_dataset(tmp_path / "feats", n_pieces=4, seconds=0.8)
-    cfg = make_cfg(*VOICE, *TINY_FAST, "voice_train.epochs=60", "voice_train.save_every_epochs=1000")
+    cfg = make_cfg(*TINY_FAST, "voice_train.epochs=60", "voice_train.save_every_epochs=1000")
     pieces = load_pieces(cfg, rows, tmp_path / "feats", read_wav)
     mel = []
     train(cfg, pieces, "k", tmp_path / "out", callback=lambda step, losses: mel.append(losses["g/mel"]))
@@ -308,7 +298,7 @@ def test_interrupted_run_resumes(make_cfg, tmp_path):
     from pipelines.voice_train import load_pieces, run_key, train
 
     rows = write_dataset(tmp_path / "feats", n_pieces=2, seconds=0.5)
-    base = (*VOICE, *TINY_FAST, "voice_train.save_every_epochs=1")
+    base = (*TINY_FAST, "voice_train.save_every_epochs=1")
     cfg1 = make_cfg(*base, "voice_train.epochs=2")
     pieces = load_pieces(cfg1, rows, tmp_path / "feats", read_wav)
     out = tmp_path / "out"
@@ -329,13 +319,20 @@ def test_stage_writes_model_and_index(make_cfg, data_dir, tmp_path):
 
     feats = data_dir / "processed" / "voice_features"
     rows = write_dataset(feats, n_pieces=3, seconds=0.6)
-    main([f"paths.data={data_dir}", *VOICE, *TINY_FAST, "voice_train.epochs=1"])
+    main([f"paths.data={data_dir}", *TINY_FAST, "voice_train.epochs=1"])
     out = data_dir / "models" / "voice_train"
     ckpt = torch.load(out / "model" / "G.pth", weights_only=True)
     assert any(k.startswith("enc_q.") for k in ckpt["model"]) and ckpt["iteration"] == 2
     summary = json.loads((out / "model" / "summary.json").read_text())
     frames = sum(len(range(0, r["frames"], 2)) for r in rows)
     assert summary["index"]["vectors"] == frames and summary["index"]["n_ivf"] == max(1, frames // 39)
+    import faiss  # the index holds every indexed frame, but not in speaking order
+
+    index = faiss.read_index(str(out / "model" / "features.index"))
+    stored = index.reconstruct_n(0, index.ntotal)
+    spoken = np.concatenate([np.load(feats / r["features"])[::2] for r in rows])
+    assert not np.array_equal(stored, spoken)
+    np.testing.assert_array_equal(np.sort(stored, axis=0), np.sort(spoken, axis=0))
     assert not (out / "checkpoints").exists()  # keep_checkpoints=false
     assert (out / "dvclive" / "metrics.json").exists()
 
@@ -345,7 +342,7 @@ def test_full_size_48k_one_training_step(make_cfg, tmp_path):
     from pipelines.voice_train import Trainer, build_models, collate, load_pieces
 
     rows = write_dataset(tmp_path / "feats", n_pieces=1, seconds=0.5)
-    cfg = make_cfg(*VOICE, "voice_train/model=48k_v2", "voice_train.progress=false")
+    cfg = make_cfg("voice_train/model=48k_v2", "voice_train.progress=false")
     pieces = load_pieces(cfg, rows, tmp_path / "feats", read_wav)
     g, d = build_models(cfg)
     trainer = Trainer(cfg, g, d, torch.device("cpu"))

@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
-from test_voice_model import VOICE
 
 from runtime.voice import convert
 from runtime.voice.convert import SR16, Settings, StreamingConverter, VoiceConverter, cos2_fades, sola_offset
@@ -30,7 +29,7 @@ def model_dir(tmp_path_factory):
     from runtime.voice.synth import Synthesizer
 
     root = tmp_path_factory.mktemp("voice")
-    cfg = compose_config([f"paths.data={root}", *VOICE])
+    cfg = compose_config([f"paths.data={root}"])
     torch.manual_seed(0)
     net = Synthesizer(synth_config(cfg))
     src = Path(cfg.voice_export.input)

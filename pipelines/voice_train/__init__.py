@@ -454,8 +454,11 @@ def build_index(features: np.ndarray, nprobe: int = 1):
     return index
 
 
-def index_features(pieces: list[Piece], frame_step: int) -> np.ndarray:
-    return np.concatenate([p.phone[::frame_step] for p in pieces]).astype(np.float32)
+def index_features(pieces: list[Piece], frame_step: int, seed: int = 0) -> np.ndarray:
+    """Every `frame_step`-th content frame of every piece, in a shuffled order: retrieval only needs
+    the set of vectors, and without their order the speech cannot be read back frame by frame."""
+    feats = np.concatenate([p.phone[::frame_step] for p in pieces]).astype(np.float32)
+    return feats[np.random.default_rng(seed).permutation(len(feats))]
 
 
 def run(cfg: DictConfig, rows: list[dict], feature_dir: Path, read_wav, out: Path, callback=None) -> dict:
@@ -469,7 +472,7 @@ def run(cfg: DictConfig, rows: list[dict], feature_dir: Path, read_wav, out: Pat
     key = run_key(cfg, rows)
     net_g, summary = train(cfg, pieces, key, out, callback)
 
-    feats = index_features(pieces, int(t.index.frame_step))
+    feats = index_features(pieces, int(t.index.frame_step), int(t.seed))
     index = build_index(feats, int(t.index.nprobe))  # StageError if faiss is missing
     import faiss
 
