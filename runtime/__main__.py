@@ -56,8 +56,8 @@ def main(argv: list[str] | None = None) -> int:
 
         return live_main(args)
     print(
-        "call: live calls need the face-swap component, which no stage builds yet; the voice converts "
-        "files today: python -m runtime voice-convert IN.wav OUT.wav --bundle DIR",
+        "call: video calls need the face-swap component, which no stage builds yet; the voice runs "
+        "today: python -m runtime voice-live --bundle DIR (microphone) or voice-convert (files)",
         file=sys.stderr,
     )
     return 2
