@@ -175,3 +175,19 @@ def write_wav(path: Path, x: np.ndarray, sr: int) -> None:
 def read_wav(path: Path) -> tuple[np.ndarray, int]:
     x, sr = sf.read(path, dtype="float32")
     return x, int(sr)
+
+
+def read_listed_wav(
+    path: Path, listing: Path, written_by: str, rate: int | None = None
+) -> tuple[np.ndarray, int]:
+    """A wav that a stage's `listing` names; a missing file (or, with `rate`, another sample rate) stops
+    the stage naming both files and the stage to re-run."""
+    from pipelines.stage import StageError
+
+    path = Path(path)
+    if not path.exists():
+        raise StageError(f"{path} listed in {listing} is missing: re-run {written_by}")
+    x, sr = read_wav(path)
+    if rate is not None and sr != rate:
+        raise StageError(f"{path} is {sr} Hz, expected {rate}: re-run {written_by}")
+    return x, sr

@@ -136,3 +136,17 @@ def test_stage_on_demo_audio(make_cfg, data_dir):
     assert all(r["snr_after_db"] >= 15 for r in rows)
     y, sr = sf.read(out / "wav16k" / f"{rows[0]['piece']}.wav")
     assert sr == 16000 and len(y) / sr == pytest.approx(rows[0]["seconds"], abs=1e-3)
+
+
+def test_a_listed_wav_that_is_missing_or_at_another_rate_names_both_files(tmp_path):
+    from pipelines import audio_io
+
+    listing, wav = tmp_path / "pieces.jsonl", tmp_path / "wav" / "A001_000_00.wav"
+    missing = r"A001_000_00\.wav listed in .*pieces\.jsonl is missing: re-run audio_prep"
+    with pytest.raises(StageError, match=missing):
+        audio_io.read_listed_wav(wav, listing, "audio_prep", 48000)
+    audio_io.write_wav(wav, np.zeros(1600, np.float32), 16000)
+    with pytest.raises(StageError, match=r"A001_000_00\.wav is 16000 Hz, expected 48000: re-run audio_prep"):
+        audio_io.read_listed_wav(wav, listing, "audio_prep", 48000)
+    x, sr = audio_io.read_listed_wav(wav, listing, "audio_prep")  # no rate: read as it is
+    assert sr == 16000 and len(x) == 1600

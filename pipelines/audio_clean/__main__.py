@@ -21,13 +21,7 @@ def main(argv: list[str] | None = None) -> None:
     def pieces():
         for row in rows:
             path = src / "wav" / f"{row['piece']}.wav"
-            if not path.exists():
-                raise stage.StageError(f"{path} listed in {rows_file} is missing: re-run audio_prep")
-            x, sr = audio_io.read_wav(path)
-            if sr != rate:
-                raise stage.StageError(
-                    f"{path} is {sr} Hz but audio_prep.sample_rate is {rate}: re-run audio_prep"
-                )
+            x, sr = audio_io.read_listed_wav(path, rows_file, "audio_prep", rate)
             yield row, x, sr
 
     with atomic_path(c.output) as out:

@@ -21,11 +21,7 @@ def main(argv: list[str] | None = None) -> None:
     def pieces():
         for row in rows:
             p16 = src / "wav16k" / f"{row['piece']}.wav"
-            if not p16.exists():
-                raise stage.StageError(f"{p16} listed in {rows_file} is missing: re-run audio_clean")
-            x16, sr = audio_io.read_wav(p16)
-            if sr != 16000:
-                raise stage.StageError(f"{p16} is {sr} Hz, expected 16000: re-run audio_clean")
+            x16, _ = audio_io.read_listed_wav(p16, rows_file, "audio_clean", 16000)
             yield row, x16, str(src / "wav" / f"{row['piece']}.wav"), str(p16)
 
     with atomic_path(c.output) as out:

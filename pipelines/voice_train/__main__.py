@@ -18,10 +18,7 @@ def main(argv: list[str] | None = None) -> None:
         raise stage.StageError(f"{manifest} lists no pieces: check audio_clean's report")
 
     def read_wav(path: str, sr: int):
-        p = Path(path)
-        if not p.exists():
-            raise stage.StageError(f"{p} listed in {manifest} is missing: re-run audio_clean")
-        x, sr_in = audio_io.read_wav(p)
+        x, sr_in = audio_io.read_listed_wav(path, manifest, "audio_clean")
         return audio_io.resample(x, sr_in, sr) if sr_in != sr else x
 
     summary = run(cfg, rows, src, read_wav, Path(c.output))
