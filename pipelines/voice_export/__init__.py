@@ -90,10 +90,7 @@ SYNTH_INPUTS = ["phone", "pitch", "f0", "rnd", "noise", "skip_head"]
 
 
 def export_synth_onnx(net: Synthesizer, path: Path, opset: int = 17) -> None:
-    copy = Synthesizer(net.cfg, with_posterior=False)  # weight-norm hooks forbid deepcopy
-    copy.load_state_dict({k: v for k, v in net.state_dict().items() if not k.startswith("enc_q.")})
-    copy.remove_weight_norm()
-    graph = InferenceGraph(copy).eval()
+    graph = InferenceGraph(Synthesizer.for_inference(net.cfg, net.state_dict())).eval()
     with torch.no_grad():
         torch.onnx.export(
             graph,

@@ -179,10 +179,7 @@ class TorchSynth:
             cfg = SynthConfig.from_dict(info.spec["synth"])
         else:
             cfg = SynthConfig.from_rvc_config(ckpt["config"], ckpt.get("version", "v2"))
-        self.net = Synthesizer(cfg, with_posterior=False)
-        self.net.load_state_dict({k: v.float() for k, v in ckpt["weight"].items()})
-        self.net.remove_weight_norm()
-        self.net.eval().to(device)
+        self.net = Synthesizer.for_inference(cfg, ckpt["weight"]).to(device)
         self.torch, self.device = torch, device
 
     def __call__(self, phone, pitch, f0, rnd, noise, skip: int) -> np.ndarray:
@@ -313,13 +310,9 @@ class VoiceConverter:
             mixed[lo:] = self.retrieval.mix(f50[lo:], self.s.index_rate)
         self._tick("index", t0)
 
-        def grid(f):
-            rep = np.repeat(f, 2, axis=0)[:n_frames]
-            return (
-                np.concatenate([rep, np.repeat(rep[-1:], n_frames - len(rep), 0)])
-                if len(rep) < n_frames
-                else rep
-            )
+        def grid(f):  # 50 -> 100 fps; the last frame repeats if the window is longer
+            rep = np.repeat(f, 2, axis=0)
+            return rep[np.minimum(np.arange(n_frames), len(rep) - 1)]
 
         return grid(f50), grid(mixed)
 

@@ -529,6 +529,15 @@ class Synthesizer(nn.Module):
         for f in self.flow.flows[::2]:
             f.enc.remove_weight_norm()
 
+    @classmethod
+    def for_inference(cls, c: SynthConfig, state: dict) -> Synthesizer:
+        """The inference network from a (training or RVC inference) state dict: no posterior encoder,
+        fp32, weight norm folded into the weights, eval mode."""
+        net = cls(c, with_posterior=False)
+        net.load_state_dict({k: v.float() for k, v in state.items() if not k.startswith("enc_q.")})
+        net.remove_weight_norm()
+        return net.eval()
+
 
 def random_starts(lengths: torch.Tensor, segment: int) -> torch.Tensor:
     high = (lengths - segment + 1).clamp(min=1)
