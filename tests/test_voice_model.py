@@ -337,6 +337,18 @@ def test_stage_writes_model_and_index(make_cfg, data_dir, tmp_path):
     assert (out / "dvclive" / "metrics.json").exists()
 
 
+def test_pieces_too_short_to_train_on_are_reported(data_dir):
+    from pipelines.voice_train.__main__ import main
+
+    feats = data_dir / "processed" / "voice_features"
+    rows = write_dataset(feats, n_pieces=3, seconds=0.6)
+    np.save(feats / rows[0]["features"], np.load(feats / rows[0]["features"])[:3])  # 3 frames left
+    main([f"paths.data={data_dir}", *TINY_FAST, "voice_train.epochs=1"])
+    summary = json.loads((data_dir / "models" / "voice_train" / "model" / "summary.json").read_text())
+    dropped = [rows[0]["piece"]]
+    assert summary["pieces"] == {"manifest": 3, "used": 2, "dropped_shorter_than_4_frames": dropped}
+
+
 def test_full_size_48k_one_training_step(make_cfg, tmp_path):
     """One G+D step of the real 48k v2 config on CPU (~16 s here; under 30 s, so not marked slow)."""
     from pipelines.voice_train import Trainer, build_models, collate, load_pieces

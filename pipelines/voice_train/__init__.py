@@ -46,6 +46,7 @@ PRETRAINED_SOURCE = (
 # ---- data ----------------------------------------------------------------------------------------
 @dataclass
 class Piece:
+    id: str  # the manifest's piece id
     phone: np.ndarray  # (n, C) content features, 100 fps
     pitch: np.ndarray  # (n,) coarse 1..255
     f0: np.ndarray  # (n,) Hz
@@ -58,7 +59,8 @@ def synth_config(cfg: DictConfig) -> SynthConfig:
 
 
 def load_pieces(cfg: DictConfig, rows: list[dict], feature_dir: Path, read_wav) -> list[Piece]:
-    """Align every manifest row on the frame grid; linear spectrograms are computed once here."""
+    """Align every manifest row on the frame grid; linear spectrograms are computed once here. Rows
+    shorter than 4 frames are left out (`run` reports them)."""
     m = cfg.voice_train.model
     hop, sr = int(m.hop_length), int(m.sample_rate)
     pieces = []
@@ -73,7 +75,9 @@ def load_pieces(cfg: DictConfig, rows: list[dict], feature_dir: Path, read_wav) 
         wav = wav[: n * hop]
         spec = M.linear_spectrogram(torch.from_numpy(wav)[None], int(m.filter_length), hop, int(m.win_length))
         n = min(n, spec.shape[-1])
-        pieces.append(Piece(phone[:n], pitch[:n], f0[:n], wav[: n * hop], spec[0, :, :n].numpy()))
+        pieces.append(
+            Piece(row["piece"], phone[:n], pitch[:n], f0[:n], wav[: n * hop], spec[0, :, :n].numpy())
+        )
     if not pieces:
         raise StageError(
             "voice_train: no usable pieces in the voice_features manifest (all shorter than 4 frames)"
@@ -471,6 +475,12 @@ def run(cfg: DictConfig, rows: list[dict], feature_dir: Path, read_wav, out: Pat
     pieces = load_pieces(cfg, rows, feature_dir, read_wav)
     key = run_key(cfg, rows)
     net_g, summary = train(cfg, pieces, key, out, callback)
+    used = {p.id for p in pieces}
+    summary["pieces"] = {
+        "manifest": len(rows),
+        "used": len(pieces),
+        "dropped_shorter_than_4_frames": [r["piece"] for r in rows if r["piece"] not in used],
+    }
 
     feats = index_features(pieces, int(t.index.frame_step), int(t.seed))
     index = build_index(feats, int(t.index.nprobe))  # StageError if faiss is missing

@@ -24,7 +24,10 @@ def main(argv: list[str] | None = None) -> None:
     summary = run(cfg, rows, src, read_wav, Path(c.output))
     first, last = summary["first_losses"] or {}, summary["last_losses"] or {}  # None: nothing left to train
     stage.log.info(
-        "voice_train: %d steps, mel loss %s -> %s, index %d vectors -> %s/model",
+        "voice_train: %d of %d pieces (too short: see summary.json), %d steps, mel loss %s -> %s, "
+        "index %d vectors -> %s/model",
+        summary["pieces"]["used"],
+        summary["pieces"]["manifest"],
         summary["steps"],
         first.get("g/mel"),
         last.get("g/mel"),
