@@ -145,3 +145,15 @@ def test_voice_convert_reads_the_verified_bundle(exported, tmp_path, capsys):
     (root / "voice" / "voice.onnx").write_bytes(b"tampered")
     assert runtime(["voice-convert", src, str(dst), "--bundle", str(root)]) == 2
     assert "voice/voice.onnx: changed" in capsys.readouterr().err
+
+
+def test_packaging_without_an_exported_voice_says_what_to_run(tmp_path):
+    from pipelines.package import add_voice
+    from pipelines.stage import StageError, compose_config
+
+    root = f"paths.data={tmp_path}"  # nothing exported under this data root
+    (tmp_path / "bundle").mkdir()
+    what_to_do = r"voice\.json not found.*dvc repro voice_export.*include_voice=false"
+    with pytest.raises(StageError, match=what_to_do):
+        add_voice(compose_config([root]), tmp_path / "bundle")
+    assert add_voice(compose_config([root, "package.include_voice=false"]), tmp_path / "bundle") is None
