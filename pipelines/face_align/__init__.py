@@ -28,7 +28,7 @@ from pipelines.face_align.detectors import Face, build_detector
 from pipelines.face_align.identity import build_embedder, identity_centre, largest_cluster, unit
 from pipelines.face_align.images import UnreadablePhoto, decode
 from pipelines.stage import StageError, log
-from runtime.face.geometry import fit_similarity, template, transform_points, warp_face
+from runtime.face.geometry import fit_similarity, pose, template, transform_points, warp_face
 
 
 @dataclass
@@ -63,7 +63,7 @@ def measure(image: np.ndarray, face: Face, crops_cfg: DictConfig, quality_crop: 
         "sharpness": quality.sharpness(q),
         **quality.exposure(q),
         "occlusion": quality.occlusion(q),
-        **quality.pose(face.points),
+        **pose(face.points),
         "align_residual": residual,  # mean point distance to the template, in crop widths
     }
     return crops, rec

@@ -25,6 +25,7 @@ import cv2
 import numpy as np
 
 from pipelines.stage import StageError
+from runtime.face.detect import YuNet
 
 
 @dataclass
@@ -157,28 +158,12 @@ class YuNetMTCNNDetector:
             ("models", "face_detection_yunet_2023mar_int8bq.onnx"),
             "face_align.detectors.yunet_mtcnn.yunet_model",
         )
-        self.yunet = cv2.FaceDetectorYN.create(
-            str(path), "", (320, 320), score_threshold, nms_threshold, top_k
-        )
+        self.yunet = YuNet(path, score_threshold, nms_threshold, top_k)
         self.mtcnn = MTCNNLandmarker(min_face=40)
         self.refine_crop, self.refine_size = float(refine_crop), int(refine_size)
 
     def boxes(self, bgr: np.ndarray) -> list[Face]:
-        h, w = bgr.shape[:2]
-        self.yunet.setInputSize((w, h))
-        _, found = self.yunet.detect(bgr)
-        faces = []
-        for row in [] if found is None else found:
-            x, y, bw, bh = row[:4]
-            faces.append(
-                Face(
-                    np.array([x, y, x + bw, y + bh], float),
-                    float(row[14]),
-                    row[4:14].reshape(5, 2).astype(float),
-                    "yunet",
-                )
-            )
-        return faces
+        return [Face(d.box, d.score, d.points, "yunet") for d in self.yunet.detect(bgr)]
 
     def refine(self, bgr: np.ndarray, face: Face) -> Face:
         """Five MTCNN points for `face`, found on a square crop around its box."""

@@ -1,20 +1,9 @@
-"""Per-face measurements on the aligned crop and the five points: sharpness, exposure, pose."""
+"""Per-face measurements on the aligned crop: sharpness, exposure, occlusion (pose: runtime.face.geometry)."""
 
 from __future__ import annotations
 
 import cv2
 import numpy as np
-
-from runtime.face.geometry import roll_degrees
-
-# Ratios of the ArcFace template (a frontal face): where the nose sits between eye line and mouth.
-_T = np.array(
-    [[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366], [41.5493, 92.3655], [70.7299, 92.2041]]
-)
-NOSE_RATIO = (_T[2, 1] - _T[:2, 1].mean()) / (_T[3:, 1].mean() - _T[:2, 1].mean())
-# Nose-tip depth over inter-eye distance on an average adult head (~35 mm / 63 mm): how far the
-# tip moves sideways per unit tan(yaw).
-NOSE_DEPTH = 0.55
 
 
 def face_mask(size: int) -> np.ndarray:
@@ -44,23 +33,6 @@ def exposure(crop: np.ndarray) -> dict:
         "clipped": float(((g <= 3) | (g >= 252)).mean()),
         "contrast": float(g.std()),
     }
-
-
-def pose(points: np.ndarray) -> dict:
-    """Approximate head pose (degrees) from five points: roll from the eye line; yaw from the nose
-    tip's sideways offset from the eye-mouth midline; pitch from its height between eye line and
-    mouth. yaw > 0: nose towards image right; pitch > 0: face tilted up."""
-    p = np.asarray(points, float).reshape(5, 2)
-    roll = roll_degrees(p)
-    c, s = np.cos(np.radians(-roll)), np.sin(np.radians(-roll))
-    q = (p - p[:2].mean(0)) @ np.array([[c, -s], [s, c]]).T  # eye line horizontal, eye middle at 0
-    iod = max(q[1, 0] - q[0, 0], 1e-6)
-    mouth = q[3:].mean(0)
-    mid_x = mouth[0] / 2  # midline x at the nose's height (eyes' middle is 0)
-    yaw = np.degrees(np.arctan2((q[2, 0] - mid_x) / iod, NOSE_DEPTH))
-    em = max(mouth[1], 1e-6)
-    pitch = np.degrees(np.arctan2((NOSE_RATIO - q[2, 1] / em) * em / iod, NOSE_DEPTH))
-    return {"yaw": float(yaw), "pitch": float(pitch), "roll": float(roll)}
 
 
 # Regions of an ArcFace 112 crop (x0, y0, x1, y1), scaled for other sizes: skin under each eye and

@@ -101,6 +101,31 @@ def roll_degrees(points: np.ndarray) -> float:
     return float(np.degrees(np.arctan2(p[1, 1] - p[0, 1], p[1, 0] - p[0, 0])))
 
 
+# Ratios of the ArcFace template (a frontal face): where the nose sits between eye line and mouth.
+_EYES_Y, _MOUTH_Y = ARCFACE_112[:2, 1].mean(), ARCFACE_112[3:, 1].mean()
+NOSE_RATIO = (ARCFACE_112[2, 1] - _EYES_Y) / (_MOUTH_Y - _EYES_Y)
+# Nose-tip depth over inter-eye distance on an average adult head (~35 mm / 63 mm): how far the
+# tip moves sideways per unit tan(yaw).
+NOSE_DEPTH = 0.55
+
+
+def pose(points: np.ndarray) -> dict:
+    """Approximate head pose (degrees) from five points: roll from the eye line; yaw from the nose
+    tip's sideways offset from the eye-mouth midline; pitch from its height between eye line and
+    mouth. yaw > 0: nose towards image right; pitch > 0: face tilted up."""
+    p = np.asarray(points, float).reshape(5, 2)
+    roll = roll_degrees(p)
+    c, s = np.cos(np.radians(-roll)), np.sin(np.radians(-roll))
+    q = (p - p[:2].mean(0)) @ np.array([[c, -s], [s, c]]).T  # eye line horizontal, eye middle at 0
+    iod = max(q[1, 0] - q[0, 0], 1e-6)
+    mouth = q[3:].mean(0)
+    mid_x = mouth[0] / 2  # midline x at the nose's height (eyes' middle is 0)
+    yaw = np.degrees(np.arctan2((q[2, 0] - mid_x) / iod, NOSE_DEPTH))
+    em = max(mouth[1], 1e-6)
+    pitch = np.degrees(np.arctan2((NOSE_RATIO - q[2, 1] / em) * em / iod, NOSE_DEPTH))
+    return {"yaw": float(yaw), "pitch": float(pitch), "roll": float(roll)}
+
+
 @lru_cache(maxsize=16)
 def _feather(size: int, margin: float, blur: float) -> np.ndarray:
     mask = np.zeros((size, size), np.float32)

@@ -296,7 +296,7 @@ class Crepe:
 # --- any extractor exported as an ONNX graph: audio (1, samples), threshold -> f0 (1, frames) ---------
 class OnnxPitch:
     def __init__(self, path, f0_min=50.0, f0_max=1100.0, threshold=0.006, threads=None, **_):
-        from runtime.voice.sessions import ort_session
+        from runtime.onnx_sessions import ort_session
 
         if not Path(path).is_file():
             raise PitchUnavailable(f"{path} not found: re-export the voice (dvc repro voice_export)")
