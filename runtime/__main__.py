@@ -6,6 +6,7 @@
     python -m runtime chat --bundle DIR --transport wechat --allow-chat "家人群"
     python -m runtime voice-convert IN.wav OUT.wav --bundle data/dist/demo   # the persona's voice
     python -m runtime voice-live --bundle data/dist/demo                    # microphone -> speakers
+    python -m runtime face-live --bundle data/dist/demo                     # camera -> virtual camera
 
 Runs offline: models load from the bundle only (HF_HUB_OFFLINE is forced on).
 """
@@ -35,6 +36,11 @@ def main(argv: list[str] | None = None) -> int:
     voice_cli.add_arguments(commands.add_parser("voice-convert", help="convert a wav file with a voice"))
     live = commands.add_parser("voice-live", help="microphone -> the voice -> speakers")
     voice_cli.add_live_arguments(live)
+    from runtime.face import cli as face_cli
+
+    face_cli.add_arguments(
+        commands.add_parser("face-live", help="camera -> the persona's face -> virtual camera")
+    )
     args = parser.parse_args(argv)
 
     if args.command == "doctor":
@@ -51,6 +57,10 @@ def main(argv: list[str] | None = None) -> int:
         from runtime.voice.cli import main as voice_convert
 
         return voice_convert(args)
+    if args.command == "face-live":
+        from runtime.face.cli import main as face_live
+
+        return face_live(args)
     if args.command == "voice-live":
         from runtime.voice.cli import live_main
 

@@ -29,6 +29,7 @@ from pipelines.face_align.identity import build_embedder, identity_centre, large
 from pipelines.face_align.images import UnreadablePhoto, decode
 from pipelines.stage import StageError, log
 from runtime.face.geometry import fit_similarity, pose, template, transform_points, warp_face
+from runtime.face.measure import occlusion
 
 
 @dataclass
@@ -62,7 +63,7 @@ def measure(image: np.ndarray, face: Face, crops_cfg: DictConfig, quality_crop: 
         "size": {"box_w": float(box[2] - box[0]), "box_h": float(box[3] - box[1]), "eye_dist": iod},
         "sharpness": quality.sharpness(q),
         **quality.exposure(q),
-        "occlusion": quality.occlusion(q),
+        "occlusion": occlusion(q),
         **pose(face.points),
         "align_residual": residual,  # mean point distance to the template, in crop widths
     }

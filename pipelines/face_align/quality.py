@@ -1,16 +1,12 @@
-"""Per-face measurements on the aligned crop: sharpness, exposure, occlusion (pose: runtime.face.geometry)."""
+"""Per-face measurements on the aligned crop: sharpness and exposure (pose, occlusion: runtime/face,
+where the live path measures them too)."""
 
 from __future__ import annotations
 
 import cv2
 import numpy as np
 
-
-def face_mask(size: int) -> np.ndarray:
-    """An ellipse over the face in an ArcFace crop (cheeks to chin), excluding most background."""
-    m = np.zeros((size, size), np.uint8)
-    cv2.ellipse(m, (size // 2, int(size * 0.55)), (int(size * 0.34), int(size * 0.44)), 0, 0, 360, 1, -1)
-    return m.astype(bool)
+from runtime.face.measure import face_mask
 
 
 def sharpness(crop: np.ndarray) -> float:
@@ -33,24 +29,3 @@ def exposure(crop: np.ndarray) -> dict:
         "clipped": float(((g <= 3) | (g >= 252)).mean()),
         "contrast": float(g.std()),
     }
-
-
-# Regions of an ArcFace 112 crop (x0, y0, x1, y1), scaled for other sizes: skin under each eye and
-# on the forehead (the reference), and nose-to-chin (where hands, masks and cups cover a face).
-_SKIN = ((30, 58, 42, 66), (70, 58, 82, 66), (46, 22, 66, 32))
-_LOWER = (38, 66, 74, 100)
-
-
-def occlusion(crop: np.ndarray, tolerance: float = 12.0) -> float:
-    """Share of the nose-to-chin region whose colour (Cr, Cb) is unlike the skin under the eyes and
-    on the forehead: near 0 for an open face, near 1 under a mask or hand of another colour.
-    A heuristic: grayscale photos and skin-coloured occluders read as open (0)."""
-    f = crop.shape[0] / 112.0
-    ch = cv2.cvtColor(crop, cv2.COLOR_BGR2YCrCb)[..., 1:].astype(np.float32)
-
-    def region(r):
-        x0, y0, x1, y1 = (round(v * f) for v in r)
-        return ch[y0:y1, x0:x1].reshape(-1, 2)
-
-    ref = np.median(np.concatenate([region(r) for r in _SKIN]), axis=0)
-    return float((np.linalg.norm(region(_LOWER) - ref, axis=1) > tolerance).mean())
