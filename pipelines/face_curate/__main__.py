@@ -84,6 +84,11 @@ def main(argv: list[str] | None = None) -> None:
                     "box": f["box"],
                     "points": f["points"],
                     "landmarks68": f["landmarks68"],
+                    "yaw": round(f["yaw"], 2),
+                    "pitch": round(f["pitch"], 2),
+                    "roll": round(f["roll"], 2),
+                    "quality": round(f["quality"], 4),
+                    "grid_cell": f["grid_cell"],
                     "crops": crop_landmarks(f, crops_cfg),
                 }
                 for f in result.kept

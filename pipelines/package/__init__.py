@@ -1,6 +1,6 @@
 """Stage `package`: the runtime bundle (data/dist/<name>/) — the merged chat model, the reply policy,
-the retrieval memory, the voice model, the consent record and a manifest with the sha256 of every
-file (layout: runtime/bundle.py).
+the retrieval memory, the voice model, the face component, the consent record and a manifest with
+the sha256 of every file (layout: runtime/bundle.py).
 
 What never enters a bundle: raw exports, the speaker mapping, the subject's names and ids, chat
 names. The consent record keeps its relationship, date and permitted use; who gave consent is kept
@@ -18,14 +18,17 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from pipelines.stage import StageError
-from runtime.bundle import CHAT_MODEL, MEMORY, MODEL_INFO, POLICY, VOICE, write_manifest
+from runtime.bundle import CHAT_MODEL, FACE, MEMORY, MODEL_INFO, POLICY, VOICE, write_manifest
 from runtime.memory import INDEX_META, MemoryIndex, RetrievalSettings
 from runtime.policy import PolicyConfig
 
 # Config groups recorded in the manifest: how the bundle was built. Never `subject` or
 # `anonymize` (real names), never paths (they describe the build machine).
-RECORDED_GROUPS = ("model", "memory", "sft_data", "sft", "merge", "voice_train", "voice_export", "package")
-PATH_KEYS = ("input", "output", "eval_metrics", "index", "memory", "voice", "features", "pretrained")
+RECORDED_GROUPS = (
+    "model", "memory", "sft_data", "sft", "merge", "voice_train", "voice_export", "face_export", "package"
+)  # fmt: skip
+PATH_KEYS = ("input", "output", "eval_metrics", "index", "memory", "voice", "features", "pretrained", "face",
+             "recogniser", "camera")  # fmt: skip
 # voice.json entries the live converter needs (ONNX path), and the RVC-ecosystem pair beside them.
 VOICE_RUNTIME_FILES = ("onnx", "content_onnx", "pitch_onnx", "index_vectors")
 VOICE_RVC_FILES = ("pth", "index")
@@ -46,8 +49,9 @@ def recorded_config(cfg: DictConfig) -> dict:
     for group in RECORDED_GROUPS:
         node = OmegaConf.to_container(cfg[group], resolve=True)
         out[group] = {k: v for k, v in node.items() if k not in PATH_KEYS}
-        if isinstance(out[group].get("memory"), dict):  # sft_data.memory: settings without the index path
-            out[group]["memory"] = {k: v for k, v in out[group]["memory"].items() if k not in PATH_KEYS}
+        for key in ("memory", "check"):  # sft_data.memory, face_export.check: settings without paths
+            if isinstance(out[group].get(key), dict):
+                out[group][key] = {k: v for k, v in out[group][key].items() if k not in PATH_KEYS}
     return out
 
 
@@ -109,6 +113,29 @@ def add_voice(cfg: DictConfig, out: Path) -> dict | None:
     }
 
 
+def add_face(cfg: DictConfig, out: Path) -> dict | None:
+    """Copy the exported face component into the bundle (without face_export's check/); its
+    component entry (None when the face is off)."""
+    if not cfg.package.include_face:
+        return None
+    from runtime.face.faceset import FaceSet, FaceSetError
+
+    src = Path(cfg.package.face)
+    try:
+        FaceSet.load(src)
+    except FaceSetError as e:
+        raise StageError(f"{e}, or set package.include_face=false") from e
+    shutil.copytree(src, out / FACE, ignore=lambda d, names: ["check"] if Path(d) == src else [])
+    face = FaceSet.load(out / FACE)  # the runtime's own loader must read the copy
+    return {
+        "path": FACE,
+        "faces": len(face.spec["faces"]),
+        "default_swapper": face.default_swapper,
+        "identities": sorted(face.spec["identities"]),
+        "crop": {"template": face.crop_template, "size": face.crop_size},
+    }
+
+
 def policy_settings(cfg: DictConfig) -> dict:
     """The policy as stored in the bundle, validated by the runtime's own parser."""
     settings = OmegaConf.to_container(cfg.package.policy, resolve=True)
@@ -128,6 +155,7 @@ def run(cfg: DictConfig, out: Path) -> dict:
     (out / POLICY).write_text(json.dumps(policy_settings(cfg), ensure_ascii=False, indent=2) + "\n", "utf-8")
     memory = add_memory(cfg, out)
     voice = add_voice(cfg, out)
+    face = add_face(cfg, out)
     info = json.loads((model / MODEL_INFO).read_text(encoding="utf-8"))
     weights = sum(p.stat().st_size for p in (out / CHAT_MODEL).glob("*.safetensors"))
     metrics_file = Path(cfg.package.eval_metrics)
@@ -145,6 +173,7 @@ def run(cfg: DictConfig, out: Path) -> dict:
             "policy": {"path": POLICY},
             **({"memory": memory} if memory else {}),
             **({"voice": voice} if voice else {}),
+            **({"face": face} if face else {}),
         },
         "consent": consent_record(cfg),
         "evaluation": evaluation,

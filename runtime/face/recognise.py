@@ -16,17 +16,28 @@ WHERE = "w600k_r50.onnx (ArcFace) from insightface's buffalo_l pack, or FaceFusi
 
 
 class ArcFaceRecogniser:
+    """ArcFace embeddings (unit vectors) of faces, from an ONNX graph taking 1x3xSxS (S usually 112)."""
+
     def __init__(self, model, providers=None, threads=None):
         path = Path(model)
         if not path.is_file():
             raise FileNotFoundError(f"{path} not found: the ArcFace recogniser is {WHERE}")
         self.session = ort_session(path, threads, providers)
-        shape = self.session.get_inputs()[0].shape
-        self.size = int(shape[2]) if isinstance(shape[2], int) else 112
-        self.input = self.session.get_inputs()[0].name
+        inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
+        shape = list(inputs[0].shape)
+        if len(inputs) != 1 or len(shape) != 4 or shape[1] != 3 or not isinstance(shape[2], int):
+            raise ValueError(f"{path}: input {shape}: an ArcFace recogniser takes one 1x3xSxS image")
+        out = list(outputs[0].shape) if len(outputs) == 1 else []
+        if not out or out[-1] != 512:
+            raise ValueError(
+                f"{path}: output {out or len(outputs)}: an ArcFace recogniser returns 512 values"
+            )
+        self.size, self.input = int(shape[2]), inputs[0].name
 
     def embed(self, crop_bgr: np.ndarray) -> np.ndarray:
         """Unit embedding of an ArcFace-aligned crop (size x size BGR uint8)."""
+        if crop_bgr.shape != (self.size, self.size, 3):
+            raise ValueError(f"ArcFace takes a {self.size}x{self.size} BGR crop, got {crop_bgr.shape}")
         x = ((crop_bgr[..., ::-1].astype(np.float32) - 127.5) / 127.5).transpose(2, 0, 1)[None]
         e = np.asarray(self.session.run(None, {self.input: np.ascontiguousarray(x)})[0], np.float32).ravel()
         return e / (np.linalg.norm(e) or 1.0)

@@ -29,8 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
-from runtime.voice import pitch as pitch_mod
 from runtime.onnx_sessions import ort_session
+from runtime.voice import pitch as pitch_mod
 
 SR16 = 16000
 FRAME16 = 160  # 10 ms at 16 kHz: the pitch/feature frame
