@@ -33,9 +33,6 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from runtime.face.swappers import build_swapper  # noqa: E402
-from tests.onnx_graphs import inswapper_like  # noqa: E402
-
 from runtime.face.detect import YuNet  # noqa: E402
 from runtime.face.engine import LiveFace  # noqa: E402
 from runtime.face.faceset import FaceSet  # noqa: E402
@@ -48,8 +45,10 @@ from runtime.face.geometry import (  # noqa: E402
     warp_face,
 )
 from runtime.face.settings import LiveSettings  # noqa: E402
+from runtime.face.swappers import build_swapper  # noqa: E402
 from runtime.onnx_sessions import available_providers  # noqa: E402
 from tests import face_scenes as fs  # noqa: E402
+from tests.onnx_graphs import inswapper_like  # noqa: E402
 
 
 def clip(frames: int) -> list[np.ndarray]:
@@ -108,14 +107,11 @@ def main() -> None:
     frames = clip(args.frames)
     settings = LiveSettings(disclosure=True)
     with tempfile.TemporaryDirectory() as tmp:
-        folder = fs.write_faceset(Path(tmp) / "face")
         identity = np.random.default_rng(0).normal(size=512).astype(np.float32)
-        np.save(folder / "identity_arcface.npy", identity / np.linalg.norm(identity))
-        spec = (folder / "face.json").read_text(encoding="utf-8")
-        spec = spec.replace(
-            '"identities": {', '"identities": {"arcface": {"file": "identity_arcface.npy", "dim": 512}, '
+        identity /= np.linalg.norm(identity)
+        folder = fs.write_faceset(
+            Path(tmp) / "face", size=256, nose_shifts=(0.0, 16.0, -16.0), arcface=identity
         )
-        (folder / "face.json").write_text(spec, encoding="utf-8")
         faceset = FaceSet.load(folder)
         model = args.inswapper or inswapper_like(Path(tmp) / "inswapper.onnx")
         rows = {"naive (detect every frame, full-frame paste)": naive(frames, faceset, settings)}

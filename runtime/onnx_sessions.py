@@ -28,9 +28,13 @@ def available_providers() -> list[str]:
     return [p for p in PREFERRED if p in offered]
 
 
-def ort_session(path: str | Path, threads: int | None = None, providers: list[str] | None = None):
+def ort_session(path: str | Path, threads: int | None = None, providers: list[str] | None = None,
+                where: str | None = None):  # fmt: skip
     """An InferenceSession for `path` on the first provider of `providers` (default: the best
-    available) that starts; ImportError (with MISSING) when onnxruntime is not installed."""
+    available) that starts; FileNotFoundError naming the file (and `where` users get it) when it is
+    missing; ImportError (with MISSING) when onnxruntime is not installed."""
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"{path} not found" + (f": {where}" if where else ""))
     try:
         import onnxruntime as ort
     except ImportError:

@@ -78,40 +78,51 @@ def identity_of(image: np.ndarray, points: np.ndarray, embedder: SFaceEmbedder) 
     return embedder.embed(warp_face(image, fit_similarity(points, template("arcface", 112)), 112))
 
 
-def write_faceset(folder: Path, size: int = 256, live: dict | None = None) -> Path:
-    """A face component (runtime/face/faceset.py format) of the persona: the astronaut photo and
-    two head-turned copies, aligned to the FFHQ template at `size`."""
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "crops").mkdir(exist_ok=True)
+# The astronaut's five points in `skimage.data.astronaut()` (measured once with YuNet + MTCNN), so
+# a face component is built without running a detector.
+ASTRONAUT_POINTS = np.array([[206.5, 102.8], [249.2, 105.6], [227.1, 130.5], [204.4, 141.9], [247.1, 144.0]])
+
+
+def write_faceset(
+    folder: Path,
+    size: int = 128,
+    nose_shifts=(0.0, 8.0, -8.0),
+    arcface: np.ndarray | None = None,
+    live: dict | None = None,
+) -> Path:
+    """A face component (runtime/face/faceset.py, format 1) of the persona (the astronaut): one FFHQ
+    crop at `size` per nose shift (px in the crop; moving the nose against the eyes turns the head,
+    so the faces have distinct yaws), the YuNet detector, her SFace identity, and an ArcFace identity
+    only when `arcface` is given."""
+    folder = Path(folder)
+    (folder / "crops").mkdir(parents=True, exist_ok=True)
     shutil.copyfile(yunet_file(), folder / "detector.onnx")
-    base = persona_image()
-    pts = five_points(base)
-    faces, embs, emb = [], [], sface()
-    for rank, dx in enumerate((0.0, 6.0, -6.0), start=1):
-        img = base
-        if dx:  # move the nose against the eyes: a small head turn
-            h, w = base.shape[:2]
-            yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
-            g = np.exp(-((xx - pts[2, 0]) ** 2 + (yy - pts[2, 1]) ** 2) / (2 * 14.0**2)).astype(np.float32)
-            img = cv2.remap(base, xx - dx * g, yy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
-        p = pts.copy()
-        p[2, 0] += dx
-        m = fit_similarity(p, template("ffhq", size))
-        crop = warp_face(img, m, size)
+    m = fit_similarity(ASTRONAUT_POINTS, template("ffhq", size))
+    base, base_points = warp_face(persona_image(), m, size), transform_points(m, ASTRONAUT_POINTS)
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
+    nose = base_points[2]
+    bump = np.exp(-((xx - nose[0]) ** 2 + (yy - nose[1]) ** 2) / (2 * (0.06 * size) ** 2)).astype(np.float32)
+    faces, embs, embedder = [], [], sface()
+    for rank, dx in enumerate(nose_shifts, start=1):
+        crop = cv2.remap(base, xx - dx * bump, yy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+        points = base_points.copy()
+        points[2, 0] += dx
         name = f"crops/{rank:02d}.png"
         cv2.imwrite(str(folder / name), crop)
-        faces.append(
-            {"file": name, "points": transform_points(m, p).tolist(), **pose(p), "quality": 1.0 - rank / 10}
-        )
-        embs.append(identity_of(img, p, emb))
+        faces.append({"file": name, "points": points.tolist(), **pose(points), "quality": 1.0 - rank / 10})
+        embs.append(identity_of(crop, points, embedder))
     identity = np.mean(embs, 0)
     np.save(folder / "identity_sface.npy", (identity / np.linalg.norm(identity)).astype(np.float32))
+    identities = {"sface": {"file": "identity_sface.npy", "dim": 128}}
+    if arcface is not None:
+        np.save(folder / "identity_arcface.npy", np.asarray(arcface, np.float32))
+        identities["arcface"] = {"file": "identity_arcface.npy", "dim": int(np.size(arcface))}
     spec = {
         "format": 1,
         "detector": {"file": "detector.onnx", "kind": "yunet"},
         "crop": {"template": "ffhq", "size": size},
         "faces": faces,
-        "identities": {"sface": {"file": "identity_sface.npy", "dim": 128}},
+        "identities": identities,
         "default_swapper": "classic",
         "live": live or {},
     }

@@ -1,6 +1,5 @@
 """Tiny random ONNX graphs with the interfaces of the real face models (written with onnx.helper, no
-torch): inswapper_128, ArcFace, DeepFaceLive DFM, GFPGAN/GPEN; each returns the path it wrote. And
-`write_faceset`: a small face component of the astronaut that needs no detector."""
+torch): inswapper_128, ArcFace, DeepFaceLive DFM, GFPGAN/GPEN; each returns the path it wrote."""
 
 from __future__ import annotations
 
@@ -123,55 +122,3 @@ def enhancer_like(path: Path, size: int = 64, seed: int = 0) -> Path:
         [_init("w", k)],
     )
     return _save(graph, path)
-
-
-# The astronaut's five points in `skimage.data.astronaut()` (measured once with YuNet + MTCNN), so
-# a face component can be built without running a detector.
-ASTRONAUT_POINTS = np.array([[206.5, 102.8], [249.2, 105.6], [227.1, 130.5], [204.4, 141.9], [247.1, 144.0]])
-
-
-def write_faceset(
-    folder: Path, size: int = 128, nose_shifts=(0.0, 8.0, -8.0), arcface: np.ndarray | None = None
-) -> Path:
-    """A face component (runtime/face/faceset.py, format 1) of the astronaut: one FFHQ crop at `size`
-    per nose shift (px in the crop; moving the nose against the eyes turns the head, so the faces have
-    distinct yaws), a dummy detector file, and an ArcFace identity only when `arcface` is given."""
-    import json
-
-    import cv2
-    from skimage import data
-
-    from runtime.face.geometry import fit_similarity, pose, template, transform_points, warp_face
-
-    folder = Path(folder)
-    (folder / "crops").mkdir(parents=True, exist_ok=True)
-    (folder / "detector.onnx").write_bytes(b"not used by the swappers")
-    image = np.ascontiguousarray(data.astronaut()[..., ::-1])
-    m = fit_similarity(ASTRONAUT_POINTS, template("ffhq", size))
-    base, base_points = warp_face(image, m, size), transform_points(m, ASTRONAUT_POINTS)
-    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
-    nose = base_points[2]
-    bump = np.exp(-((xx - nose[0]) ** 2 + (yy - nose[1]) ** 2) / (2 * (0.06 * size) ** 2)).astype(np.float32)
-    faces = []
-    for rank, dx in enumerate(nose_shifts, start=1):
-        crop = cv2.remap(base, xx - dx * bump, yy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
-        points = base_points.copy()
-        points[2, 0] += dx
-        name = f"crops/{rank:02d}.png"
-        cv2.imwrite(str(folder / name), crop)
-        faces.append({"file": name, "points": points.tolist(), **pose(points), "quality": 1.0 - rank / 10})
-    identities = {}
-    if arcface is not None:
-        np.save(folder / "identity_arcface.npy", np.asarray(arcface, np.float32))
-        identities["arcface"] = {"file": "identity_arcface.npy", "dim": int(np.size(arcface))}
-    spec = {
-        "format": 1,
-        "detector": {"file": "detector.onnx"},
-        "crop": {"template": "ffhq", "size": size},
-        "faces": faces,
-        "identities": identities,
-        "live": {},
-        "default_swapper": "classic",
-    }
-    (folder / "face.json").write_text(json.dumps(spec, indent=2), encoding="utf-8")
-    return folder

@@ -112,7 +112,7 @@ def test_the_check_converts_the_demo_camera_clip_with_the_live_engine(exported, 
     out = tmp_path / "fx"
     face_export([*exported["argv"], f"face_export.output={out}",
                  f"face_export.check.camera={tmp_path}/camera/demo_call.mp4"])  # fmt: skip
-    report = json.loads((out / "check" / "report.json").read_text(encoding="utf-8"))
+    report = json.loads((out / "check" / "converted.json").read_text(encoding="utf-8"))
     assert (out / "check" / "converted.mp4").stat().st_size > 0
     assert report["camera"] == "demo_call.mp4" and report["swapper"] == "classic"
     assert report["frames_in"] == report["frames_out"] == clip["frames"]

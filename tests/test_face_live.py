@@ -24,7 +24,9 @@ OTHER_PERSON = 0.36  # conf/face_curate: identity cosine below this is another p
 
 @pytest.fixture(scope="module")
 def faceset(tmp_path_factory):
-    return FaceSet.load(fs.write_faceset(tmp_path_factory.mktemp("face")))
+    return FaceSet.load(
+        fs.write_faceset(tmp_path_factory.mktemp("face"), size=256, nose_shifts=(0.0, 16.0, -16.0))
+    )
 
 
 def engine_for(faceset, **changes) -> LiveFace:
@@ -298,3 +300,32 @@ def test_aligned_crop_of_the_swapped_frame_is_the_persona_pose_matched(faceset):
     face, mask = sw.swap(warp_face(frame, m, sw.size), pts @ m[:, :2].T + m[:, 2])
     assert face.shape == (sw.size, sw.size, 3) and mask.shape == (sw.size, sw.size)
     assert 0.2 < mask.mean() < 0.9
+
+
+# ----------------------------------------------------------------------------- the command
+
+
+def test_face_live_converts_a_video_file_from_a_verified_bundle(tmp_path):
+    import json
+
+    import cv2
+
+    from runtime.__main__ import main
+    from runtime.bundle import write_manifest
+
+    bundle = tmp_path / "bundle"
+    fs.write_faceset(bundle / "face", size=256, nose_shifts=(0.0, 16.0, -16.0))
+    write_manifest(bundle, {"components": {"face": {"path": "face"}}})
+    camera = tmp_path / "call.avi"
+    writer = cv2.VideoWriter(str(camera), cv2.VideoWriter_fourcc(*"MJPG"), 25, (1280, 720))
+    face = fs.caller_face()
+    for i in range(12):
+        writer.write(fs.scene(face if i < 9 else None, centre=(600 + 4 * i, 360)))
+    writer.release()
+    out = tmp_path / "out.mp4"
+    assert main(["face-live", "--bundle", str(bundle), "--camera", str(camera), "--out", str(out)]) == 0
+    report = json.loads(out.with_suffix(".json").read_text(encoding="utf-8"))
+    assert report["frames_in"] == report["frames_out"] == 12 == int(cv2.VideoCapture(str(out)).get(7))
+    assert report["engine"]["swapped"] >= 6 and report["engine"]["fallback_frames"] == {"no_face": 3}
+    (bundle / "face" / "face.json").write_text("{}", encoding="utf-8")  # tampered: refused before loading
+    assert main(["face-live", "--bundle", str(bundle), "--camera", str(camera), "--out", str(out)]) == 2

@@ -26,15 +26,15 @@ from runtime.face.swappers import (
     build_swapper,
     read_emap,
 )
-from tests import onnx_graphs
-from tests.onnx_graphs import ASTRONAUT_POINTS
+from tests import face_scenes, onnx_graphs
+from tests.face_scenes import ASTRONAUT_POINTS
 
 POINTS128 = template("arcface", 128)  # a face aligned by the engine to inswapper's crop
 
 
 @pytest.fixture(scope="module")
 def faceset(tmp_path_factory):
-    return FaceSet.load(onnx_graphs.write_faceset(tmp_path_factory.mktemp("face")))
+    return FaceSet.load(face_scenes.write_faceset(tmp_path_factory.mktemp("face")))
 
 
 @pytest.fixture(scope="module")
@@ -120,7 +120,7 @@ def test_inswapper_identity_is_computed_from_the_crops_with_a_recogniser(tmp_pat
 
 def test_inswapper_uses_the_bundles_arcface_identity(tmp_path):
     identity = unit(np.random.default_rng(2).normal(size=512)).astype(np.float32)
-    fs = FaceSet.load(onnx_graphs.write_faceset(tmp_path / "face", arcface=identity))
+    fs = FaceSet.load(face_scenes.write_faceset(tmp_path / "face", arcface=identity))
     model = onnx_graphs.inswapper_like(tmp_path / "inswapper_128.onnx")
     sw = build_swapper("inswapper", fs, model=model)
     assert np.allclose(sw.latent.ravel(), unit(identity @ read_emap(model)), atol=1e-5)
@@ -163,7 +163,7 @@ def test_classic_picks_the_persona_face_nearest_in_pose(faceset):
 def test_classic_holds_its_choice_between_two_near_equal_candidates(tmp_path):
     """A caller midway between two persona poses, nearer now one, now the other: no flicker; clearly
     nearer the other, it switches."""
-    sw = ClassicSwapper(FaceSet.load(onnx_graphs.write_faceset(tmp_path / "face", nose_shifts=(3.0, -3.0))))
+    sw = ClassicSwapper(FaceSet.load(face_scenes.write_faceset(tmp_path / "face", nose_shifts=(3.0, -3.0))))
     (y0, p0), (y1, _) = sw.poses
     middle = (y0 + y1) / 2
     first = sw.choose(middle + 1, p0)
@@ -293,7 +293,7 @@ def test_every_registered_swapper_meets_the_interface(tmp_path, faceset):
 
 
 def test_faceset_reports_a_missing_crop_by_name(tmp_path):
-    folder = onnx_graphs.write_faceset(tmp_path / "face")
+    folder = face_scenes.write_faceset(tmp_path / "face")
     spec = json.loads((folder / "face.json").read_text(encoding="utf-8"))
     (folder / spec["faces"][1]["file"]).unlink()
     with pytest.raises(FaceSetError, match=r"02\.png missing"):

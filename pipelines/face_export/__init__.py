@@ -12,7 +12,7 @@ Writes `${paths.models}/face_export/` in the layout runtime/face/faceset.py read
 - `identity_sface.npy`: face_curate's mean SFace identity (128-d);
 - `identity_arcface.npy` (512-d) when `face_export.recogniser` names an ArcFace ONNX graph: each kept
   face re-aligned to the ArcFace 112 template from its crop points, embedded, averaged, normalised;
-- `check/converted.mp4` + `check/report.json`: the demo camera clip through the live engine
+- `check/converted.mp4` + `check/converted.json` (its report): the demo camera clip through the live engine
   (runtime.face.live.convert_file), when `face_export.check.camera` exists.
 
 Nothing names an original photo: face_curate's landmarks carry photo file names, the component
@@ -180,8 +180,8 @@ def run(
 
 
 def check(cfg: DictConfig, component: Path) -> dict | None:
-    """The demo camera clip through the live engine into `component`/check/ (converted.mp4 and
-    report.json); None when no camera clip is configured or it is missing."""
+    """The demo camera clip through the live engine into `component`/check/ (converted.mp4 and its
+    report, converted.json); None when no camera clip is configured or it is missing."""
     k = cfg.face_export.check
     if not k.camera:
         log.info("face_export: no check (face_export.check.camera=null)")
@@ -193,16 +193,8 @@ def check(cfg: DictConfig, component: Path) -> dict | None:
         return None
     from runtime.face.live import convert_file
 
-    spec = FaceSet.load(component).spec
-    swapper = str(k.swapper or spec["default_swapper"])
-    log.info("face_export: check: %s through the live engine (%s swapper)", camera, swapper)
+    log.info("face_export: check: %s through the live engine", camera)
     (component / CHECK).mkdir(exist_ok=True)
-    report = convert_file(
-        camera,
-        component / CHECK / "converted.mp4",
-        component,
-        live_settings(cfg),
-        swapper,
-        bool(k.disclosure),
-    )
-    return {"camera": camera.name, **report}
+    swapper = str(k.swapper) if k.swapper else None  # None: the component's default swapper
+    return convert_file(camera, component / CHECK / "converted.mp4", component, live_settings(cfg), swapper,
+                        bool(k.disclosure))  # fmt: skip

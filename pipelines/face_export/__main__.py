@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from pipelines import stage
-from pipelines.atomic import atomic_path, write_json
+from pipelines.atomic import atomic_path
 from pipelines.face_align.detectors import yunet_model_file
 from pipelines.face_export import CHECK, check, recogniser_file, run
 
@@ -35,8 +35,6 @@ def main(argv: list[str] | None = None) -> None:
         out.mkdir(parents=True)
         spec = run(cfg, landmarks, identity, summary, src, detector, out, recogniser)
         report = check(cfg, out)
-        if report is not None:
-            write_json(out / CHECK / "report.json", report)
     stage.log.info(
         "face_export: %d faces (%s %d), identities %s, default swapper %s%s -> %s",
         len(spec["faces"]),

@@ -49,7 +49,6 @@ def main(args: argparse.Namespace) -> int:
     from runtime.face.engine import KillSwitch
     from runtime.face.faceset import FaceSetError
     from runtime.face.live import DeviceError, build_engine, open_source, write_report
-    from runtime.face.settings import LiveSettings
 
     try:
         bundle = open_bundle(args.bundle)
@@ -58,25 +57,22 @@ def main(args: argparse.Namespace) -> int:
                 f"{args.bundle} has no face component: rebuild it with "
                 "package.include_face=true after dvc repro face_export"
             )
-        from runtime.face.faceset import FaceSet
-
-        settings = LiveSettings.from_dict(FaceSet.load(bundle.face).live).with_changes(
-            process_height=args.process_height,
-            fps=args.fps,
-            detect_every=args.detect_every,
-            mouth_mask=args.mouth_mask,
-        )
         kill = KillSwitch(args.kill_file or Path(args.bundle).resolve().parent / "STOP")
         engine, info = build_engine(
             bundle.face,
-            settings,
-            args.swapper,
+            swapper=args.swapper,
             swapper_model=args.swapper_model,
             recogniser=args.recogniser,
             enhancer=args.enhancer,
             kill=kill,
             threads=args.threads,
-            disclosure=not args.no_disclosure,
+            changes={
+                "process_height": args.process_height,
+                "fps": args.fps,
+                "detect_every": args.detect_every,
+                "mouth_mask": args.mouth_mask,
+                "disclosure": False if args.no_disclosure else None,
+            },
         )
         print(
             f"face-live: swapper {info['swapper']} on {info['provider']}"

@@ -21,9 +21,7 @@ class FaceEnhancer:
 
     def __init__(self, model, providers=None, threads=None):
         path = Path(model)
-        if not path.is_file():
-            raise FileNotFoundError(f"{path} not found: a face enhancer is {WHERE}")
-        self.session = ort_session(path, threads, providers)
+        self.session = ort_session(path, threads, providers, where=f"a face enhancer is {WHERE}")
         inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
         shape = list(inputs[0].shape)
         out = list(outputs[0].shape) if len(outputs) == 1 else []

@@ -403,16 +403,16 @@ def build_engine(
     kill: KillSwitch | None = None,
     providers=None,
     threads=None,
-    disclosure: bool | None = None,
+    changes: dict | None = None,
 ) -> tuple[LiveFace, dict]:
-    """The engine for a face component folder (settings: the bundle's unless given; `disclosure`
-    overrides theirs), and what it runs on (for reports)."""
+    """The engine for a face component folder (settings: the bundle's unless given, with `changes`
+    applied; a None value keeps the setting), and what it runs on (for reports)."""
     from runtime.face.detect import YuNet
     from runtime.face.faceset import FaceSet
     from runtime.face.swappers import build_swapper
 
     faceset = FaceSet.load(face_dir)
-    settings = (settings or LiveSettings.from_dict(faceset.live)).with_changes(disclosure=disclosure)
+    settings = (settings or LiveSettings.from_dict(faceset.live)).with_changes(**(changes or {}))
     name = swapper or faceset.default_swapper
     sw = build_swapper(
         name, faceset, model=swapper_model, providers=providers, threads=threads, recogniser=recogniser
@@ -444,9 +444,15 @@ def convert_file(
 ) -> dict:
     """A video file converted frame by frame to `out`; the report is also written beside it
     (`out` with .json)."""
-    engine, info = build_engine(face_dir, settings, swapper, disclosure=disclosure, **engine_args)
+    engine, info = build_engine(
+        face_dir, settings, swapper, changes={"disclosure": disclosure}, **engine_args
+    )
     source = VideoFileSource(camera)
-    report = {**info, **convert(source, engine, VideoFileSink(out, source.fps), source.fps)}
+    report = {
+        "camera": Path(camera).name,
+        **info,
+        **convert(source, engine, VideoFileSink(out, source.fps), source.fps),
+    }
     write_report(Path(out).with_suffix(".json"), report)
     return report
 

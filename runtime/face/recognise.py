@@ -20,9 +20,7 @@ class ArcFaceRecogniser:
 
     def __init__(self, model, providers=None, threads=None):
         path = Path(model)
-        if not path.is_file():
-            raise FileNotFoundError(f"{path} not found: the ArcFace recogniser is {WHERE}")
-        self.session = ort_session(path, threads, providers)
+        self.session = ort_session(path, threads, providers, where=f"the ArcFace recogniser is {WHERE}")
         inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
         shape = list(inputs[0].shape)
         if len(inputs) != 1 or len(shape) != 4 or shape[1] != 3 or not isinstance(shape[2], int):
