@@ -160,8 +160,7 @@ def paste_roi(frame: np.ndarray, face: np.ndarray, m: np.ndarray, mask: np.ndarr
     warped = cv2.warpAffine(face, shifted, roi_size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     alpha = cv2.warpAffine(mask, shifted, roi_size, flags=cv2.INTER_LINEAR, borderValue=0)
     roi = frame[y0:y1, x0:x1]
-    a = alpha[..., None] if roi.ndim == 3 else alpha
-    roi[:] = (roi * (1.0 - a) + warped * a).astype(frame.dtype)
+    roi[:] = cv2.blendLinear(warped, roi, alpha, 1.0 - alpha)  # one pass in C, no float temporaries
     return frame
 
 
