@@ -88,7 +88,7 @@ def engine_run(frames, engine: LiveFace) -> dict:
         t0 = time.perf_counter()
         engine.process(f, i / 30)
         total.append(time.perf_counter() - t0)
-    return summary(total, [ms / 1000 for ms in engine.stats.swap_ms])
+    return summary(total, list(engine.stats.swap.recent))
 
 
 def summary(total: list[float], swap: list[float]) -> dict:

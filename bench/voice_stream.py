@@ -88,7 +88,7 @@ def measure(model_dir: Path, block: float, extra: float, naive: bool, seconds: f
     warm = 2
     for i in range(n):
         sc.process(x[i * sc.block16 : (i + 1) * sc.block16])
-    times = np.array(sc.compute_s[warm:])
+    times = np.array(list(sc.compute.recent)[warm:])
     stages = {k: round(1000 * v / n, 2) for k, v in sc.vc.timings.items()}
     return {
         "blocks": len(times),

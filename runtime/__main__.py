@@ -7,6 +7,7 @@
     python -m runtime voice-convert IN.wav OUT.wav --bundle data/dist/demo   # the persona's voice
     python -m runtime voice-live --bundle data/dist/demo                    # microphone -> speakers
     python -m runtime face-live --bundle data/dist/demo                     # camera -> virtual camera
+    python -m runtime call --bundle data/dist/demo          # face + voice into a WeChat video call
 
 Runs offline: models load from the bundle only (HF_HUB_OFFLINE is forced on).
 """
@@ -29,8 +30,11 @@ def main(argv: list[str] | None = None) -> int:
     from runtime.chat import add_arguments as chat_arguments
 
     chat_arguments(commands.add_parser("chat", help="let the persona chat (console, replay, wechat)"))
-    call = commands.add_parser("call", help="voice/video call (needs the voice and face components)")
-    call.add_argument("--bundle", required=True)
+    from runtime.call import cli as call_cli
+
+    call_cli.add_arguments(
+        commands.add_parser("call", help="the persona's face and voice, live, into a video call")
+    )
     from runtime.voice import cli as voice_cli
 
     voice_cli.add_arguments(commands.add_parser("voice-convert", help="convert a wav file with a voice"))
@@ -65,12 +69,9 @@ def main(argv: list[str] | None = None) -> int:
         from runtime.voice.cli import live_main
 
         return live_main(args)
-    print(
-        "call: video calls need the face-swap component, which no stage builds yet; the voice runs "
-        "today: python -m runtime voice-live --bundle DIR (microphone) or voice-convert (files)",
-        file=sys.stderr,
-    )
-    return 2
+    if args.command == "call":
+        return call_cli.main(args)
+    raise AssertionError(args.command)
 
 
 if __name__ == "__main__":

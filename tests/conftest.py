@@ -61,3 +61,34 @@ def face_demo(tmp_path_factory):
         "summary": report["summary"],
         "argv": argv,
     }
+
+
+@pytest.fixture(scope="session")
+def voice_model(tmp_path_factory):
+    """voice_export on a random tiny G and a small index (no training: fast)."""
+    import faiss
+    import numpy as np
+    import torch
+    from omegaconf import OmegaConf
+
+    from pipelines.stage import compose_config
+    from pipelines.voice_export import run
+    from pipelines.voice_features import content
+    from pipelines.voice_train import build_index, synth_config
+    from runtime.voice.synth import Synthesizer
+
+    root = tmp_path_factory.mktemp("voice")
+    cfg = compose_config([f"paths.data={root}"])
+    torch.manual_seed(0)
+    net = Synthesizer(synth_config(cfg))
+    src = Path(cfg.voice_export.input)
+    src.mkdir(parents=True)
+    torch.save({"model": net.state_dict(), "config": net.cfg.to_dict(), "iteration": 0}, src / "G.pth")
+    feats = np.random.default_rng(0).standard_normal((800, 768)).astype(np.float32)
+    faiss.write_index(build_index(feats), str(src / "features.index"))
+    out = root / "export"
+    out.mkdir()
+    OmegaConf.update(cfg, "voice_export.convert.enabled", False)
+    report = run(cfg, content.load(cfg.voice_features.content), out, None)
+    assert report["onnx_max_abs_diff"] < 1e-4
+    return out

@@ -4,12 +4,12 @@ tiny random-weight synthesizer exported by voice_export (numbers, not voice qual
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
-import torch
 
 from runtime.voice import convert
 from runtime.voice.convert import SR16, Settings, StreamingConverter, VoiceConverter, cos2_fades, sola_offset
@@ -18,33 +18,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    """voice_export on a random tiny G and a small index (no training: fast)."""
-    from omegaconf import OmegaConf
-
-    from pipelines.stage import compose_config
-    from pipelines.voice_export import run
-    from pipelines.voice_features import content
-    from pipelines.voice_train import build_index, synth_config
-    from runtime.voice.synth import Synthesizer
-
-    root = tmp_path_factory.mktemp("voice")
-    cfg = compose_config([f"paths.data={root}"])
-    torch.manual_seed(0)
-    net = Synthesizer(synth_config(cfg))
-    src = Path(cfg.voice_export.input)
-    src.mkdir(parents=True)
-    torch.save({"model": net.state_dict(), "config": net.cfg.to_dict(), "iteration": 0}, src / "G.pth")
-    import faiss
-
-    feats = np.random.default_rng(0).standard_normal((800, 768)).astype(np.float32)
-    faiss.write_index(build_index(feats), str(src / "features.index"))
-    out = root / "export"
-    out.mkdir()
-    OmegaConf.update(cfg, "voice_export.convert.enabled", False)
-    report = run(cfg, content.load(cfg.voice_features.content), out, None)
-    assert report["onnx_max_abs_diff"] < 1e-4
-    return out
+def model_dir(voice_model):
+    return voice_model
 
 
 def tone(seconds, sr=SR16, f0=180.0, amp=0.3, seed=0):
@@ -251,46 +226,22 @@ def test_live_loop_turns_each_device_block_into_one_without_gaps(model_dir):
         live.step(x[:1000])
 
 
-class FakeDuplexStream:
-    """sounddevice.Stream stand-in: reads a tone block by block, records writes, Ctrl+C at the end."""
-
-    latency = (0.01, 0.02)
-
-    def __init__(self, blocksize, **kwargs):
-        self.blocksize, self.kwargs, self.written = blocksize, kwargs, []
-        self.source = tone(2.0, kwargs["samplerate"])
-        FakeDuplexStream.last = self
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
-
-    def read(self, n):
-        start = len(self.written) * n
-        if start + n > len(self.source):
-            raise KeyboardInterrupt
-        return self.source[start : start + n, None], False
-
-    def write(self, block):
-        self.written.append(block)
-
-
-def test_voice_live_command_streams_the_device_until_ctrl_c(model_dir, monkeypatch, capsys):
-    import types
-
+def test_voice_live_command_streams_the_chosen_devices_until_it_is_stopped(model_dir, monkeypatch, capsys):
+    """voice-live: the microphone by index, the system's default output, one duplex stream in the
+    device format, converted block after block (the loop is runtime.voice.loop, shared with call)."""
     from runtime.__main__ import main
+    from tests.call_fakes import FakeSoundDevice, FastClock
 
-    fake = types.SimpleNamespace(Stream=FakeDuplexStream, PortAudioError=OSError)
-    monkeypatch.setitem(__import__("sys").modules, "sounddevice", fake)
-    args = ["voice-live", "--model", str(model_dir), "--samplerate", "48000", "--input-device", "1"]
+    sd = FakeSoundDevice(FastClock(1))
+    monkeypatch.setitem(__import__("sys").modules, "sounddevice", sd)
+    args = ["voice-live", "--model", str(model_dir), "--input-device", "0", "--seconds", "1.2"]
     assert main(args) == 0
-    stream = FakeDuplexStream.last
-    assert stream.kwargs["device"] == (1, None) and stream.kwargs["channels"] == 1
-    assert len(stream.written) == 8 and all(b.shape == (12000, 1) for b in stream.written)
+    stream = sd.streams[-1]
+    assert stream.device == (0, 2) and stream.samplerate == 48000 and stream.blocksize == 12000
+    assert stream.blocks_written >= 3 and stream.closed
     out, err = capsys.readouterr()
-    assert "AI voice" in err and '"underruns": 0' in out
+    assert "AI voice" in err and "Microphone (USB Headset) (MME) -> [2] Headphones" in err
+    assert json.loads(out)["late_blocks"] == 0
 
 
 def test_voice_live_without_an_audio_library_says_what_to_install(model_dir, monkeypatch, capsys):

@@ -19,7 +19,17 @@ from pathlib import Path
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--bundle", required=True, help="a Still bundle with a face component (verified first)")
-    p.add_argument("--camera", default="0", help="camera index, or a video file to convert")
+    add_video_arguments(p)
+    p.add_argument("--no-disclosure", action="store_true", help="no visible AI mark on the video")
+    p.add_argument("--seconds", type=float, default=None, help="stop after this long (default: Ctrl+C)")
+    p.add_argument("--kill-file", type=Path, default=None, help="default: STOP beside the bundle")
+    p.add_argument("--report", type=Path, default=None, help="write the run's report (JSON) here")
+    p.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads")
+
+
+def add_video_arguments(p: argparse.ArgumentParser) -> None:
+    """The video options face-live and call share."""
+    p.add_argument("--camera", default="0", help="camera index, or a video file (a stand-in for the camera)")
     p.add_argument("--resolution", choices=("4k", "1080p", "720p"), default="1080p", help="camera request")
     p.add_argument("--out", default="virtual", help="virtual (virtual camera), preview, or a video file")
     p.add_argument("--preview", action="store_true", help="also show the output in a window")
@@ -37,18 +47,49 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fps", type=float, default=None, help="output frame rate of the live path")
     p.add_argument("--detect-every", type=int, default=None)
     p.add_argument("--mouth-mask", action="store_true", default=None, help="keep the caller's own mouth")
-    p.add_argument("--no-disclosure", action="store_true", help="no visible AI mark on the video")
-    p.add_argument("--seconds", type=float, default=None, help="stop after this long (default: Ctrl+C)")
-    p.add_argument("--kill-file", type=Path, default=None, help="default: STOP beside the bundle")
-    p.add_argument("--report", type=Path, default=None, help="write the run's report (JSON) here")
-    p.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads")
+
+
+def engine_from_args(face_dir, args: argparse.Namespace, kill):
+    """The live engine for the bundle's face with the command line's changes; (engine, info)."""
+    from runtime.face.live import build_engine
+
+    return build_engine(
+        face_dir,
+        swapper=args.swapper,
+        swapper_model=args.swapper_model,
+        recogniser=args.recogniser,
+        enhancer=args.enhancer,
+        kill=kill,
+        threads=args.threads,
+        changes={
+            "process_height": args.process_height,
+            "fps": args.fps,
+            "detect_every": args.detect_every,
+            "mouth_mask": args.mouth_mask,
+            "disclosure": False if args.no_disclosure else None,
+        },
+    )
+
+
+def sinks_from_args(args: argparse.Namespace, fps: float, kill, stop: threading.Event):
+    """virtual camera | preview | a video file at `fps`, plus the preview window if asked for."""
+    from runtime.face import live
+
+    sinks = []
+    if args.out == "virtual":
+        sinks.append(live.VirtualCameraSink(fps, args.virtual_backend))
+    elif args.out != "preview":
+        sinks.append(live.VideoFileSink(args.out, fps))
+    if args.preview or args.out == "preview":
+        sinks.append(live.PreviewSink(kill, stop))
+    return sinks[0] if len(sinks) == 1 else live.Tee(*sinks)
 
 
 def main(args: argparse.Namespace) -> int:
     from runtime.bundle import BundleError, open_bundle
-    from runtime.face.engine import KillSwitch
     from runtime.face.faceset import FaceSetError
-    from runtime.face.live import DeviceError, build_engine, open_source, write_report
+    from runtime.face.live import DeviceError, open_source, write_report
+    from runtime.kill import KillSwitch
 
     try:
         bundle = open_bundle(args.bundle)
@@ -58,22 +99,7 @@ def main(args: argparse.Namespace) -> int:
                 "package.include_face=true after dvc repro face_export"
             )
         kill = KillSwitch(args.kill_file or Path(args.bundle).resolve().parent / "STOP")
-        engine, info = build_engine(
-            bundle.face,
-            swapper=args.swapper,
-            swapper_model=args.swapper_model,
-            recogniser=args.recogniser,
-            enhancer=args.enhancer,
-            kill=kill,
-            threads=args.threads,
-            changes={
-                "process_height": args.process_height,
-                "fps": args.fps,
-                "detect_every": args.detect_every,
-                "mouth_mask": args.mouth_mask,
-                "disclosure": False if args.no_disclosure else None,
-            },
-        )
+        engine, info = engine_from_args(bundle.face, args, kill)
         print(
             f"face-live: swapper {info['swapper']} on {info['provider']}"
             + ("" if args.no_disclosure else "; the video carries an AI mark"),
@@ -94,27 +120,15 @@ def run(args, source, engine, kill) -> dict:
     from runtime.face import live
 
     stop = threading.Event()
-    sinks = []
-    if args.out == "virtual":
-        sinks.append(live.VirtualCameraSink(engine.s.fps, args.virtual_backend))
-    elif args.out != "preview":
-        sinks.append(live.VideoFileSink(args.out, source.fps))
-    if args.preview or args.out == "preview":
-        sinks.append(live.PreviewSink(kill, stop))
-    sink = sinks[0] if len(sinks) == 1 else live.Tee(*sinks)
-    if isinstance(source, live.VideoFileSource) and args.out not in ("virtual", "preview"):
+    file_to_file = isinstance(source, live.VideoFileSource) and args.out not in ("virtual", "preview")
+    sink = sinks_from_args(args, source.fps if file_to_file else engine.s.fps, kill, stop)
+    if file_to_file:
         report = live.convert(source, engine, sink, source.fps)  # file to file: every frame, no clock
         live.write_report(Path(args.out).with_suffix(".json"), report)
         return report
 
     def status(r):
-        e = r["engine"]
-        swap = (e["swap_ms"] or {}).get("mean", 0)
-        line = (
-            f"in {r['fps_in']:.0f} fps, out {r['fps_out']:.0f} fps, swap {swap:.0f} ms, dropped "
-            f"{r['dropped']}, repeated {r['repeated']}, fallbacks {sum(e['fallback_frames'].values())}"
-        )
-        print("\r" + line, end="", file=sys.stderr, flush=True)
+        print("\r" + live.status_text(r), end="", file=sys.stderr, flush=True)
 
     report = live.run_live(source, engine, sink, engine.s.fps, args.seconds, stop, status)
     print(file=sys.stderr)

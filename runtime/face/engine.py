@@ -19,8 +19,6 @@ from __future__ import annotations
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from pathlib import Path
-from threading import Event
 
 import cv2
 import numpy as np
@@ -38,22 +36,10 @@ from runtime.face.geometry import (
 from runtime.face.measure import face_luma, occlusion
 from runtime.face.settings import LiveSettings
 from runtime.face.tracking import FaceTracker, Track
+from runtime.kill import KillSwitch
+from runtime.timings import Timings
 
 FALLBACKS = ("no_face", "small_face", "fast_motion", "dark", "occluded", "swap_error")
-
-
-class KillSwitch:
-    """Engaged once `path` exists (the bundle's STOP file) or after `trip()` (a hotkey)."""
-
-    def __init__(self, path: str | Path | None = None):
-        self.path = Path(path) if path else None
-        self.event = Event()
-
-    def trip(self) -> None:
-        self.event.set()
-
-    def engaged(self) -> bool:
-        return self.event.is_set() or (self.path is not None and self.path.exists())
 
 
 @dataclass
@@ -64,17 +50,10 @@ class EngineStats:
     killed: int = 0  # frames while the kill switch was engaged
     fallback_frames: Counter = field(default_factory=Counter)  # reason -> frames
     fallback_events: Counter = field(default_factory=Counter)  # reason -> times a fallback began
-    swap_ms: list = field(default_factory=list)  # the swap model alone
-    frame_ms: list = field(default_factory=list)  # the whole frame
+    swap: Timings = field(default_factory=Timings)  # the swap model alone
+    frame: Timings = field(default_factory=Timings)  # the whole frame
 
     def summary(self) -> dict:
-        def ms(xs):
-            return (
-                {"mean": round(float(np.mean(xs)), 2), "p95": round(float(np.percentile(xs, 95)), 2)}
-                if xs
-                else None
-            )
-
         return {
             "frames": self.frames,
             "swapped": self.swapped,
@@ -82,8 +61,8 @@ class EngineStats:
             "killed": self.killed,
             "fallback_frames": {k: self.fallback_frames[k] for k in FALLBACKS if self.fallback_frames[k]},
             "fallback_events": {k: self.fallback_events[k] for k in FALLBACKS if self.fallback_events[k]},
-            "swap_ms": ms(self.swap_ms),
-            "frame_ms": ms(self.frame_ms),
+            "swap_ms": self.swap.summary_ms(),
+            "frame_ms": self.frame.summary_ms(),
         }
 
 
@@ -212,7 +191,7 @@ class LiveFace:
             self.stats.passthrough += 1
         if self.mark is not None:
             self.mark.draw(frame)
-        self.stats.frame_ms.append(1000 * (time.perf_counter() - t0))
+        self.stats.frame.add(time.perf_counter() - t0)
         return frame
 
     def _swap_into(self, frame: np.ndarray, track: Track) -> None:
@@ -222,7 +201,7 @@ class LiveFace:
         points = transform_points(m, track.smooth)
         t0 = time.perf_counter()
         face, mask = self.swapper.swap(live, points)
-        self.stats.swap_ms.append(1000 * (time.perf_counter() - t0))
+        self.stats.swap.add(time.perf_counter() - t0)
         if self.s.colour_correction:
             face = match_colour(face, live, mask)
         mask = mask * self._mask

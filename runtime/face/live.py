@@ -27,11 +27,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from runtime.clock import SYSTEM
 from runtime.face.engine import KillSwitch, LiveFace
 from runtime.face.settings import LiveSettings
 
 log = logging.getLogger("still.face")
 
+MAX_BEHIND = 1.0  # seconds the output clock may fall behind before missed ticks are skipped
 RESOLUTIONS = {"4k": (3840, 2160), "1080p": (1920, 1080), "720p": (1280, 720)}
 
 
@@ -90,11 +92,13 @@ class CameraSource:
         fps: float = 30.0,
         api: int | None = None,
         capture=cv2.VideoCapture,
+        clock=SYSTEM,
     ):
         self.index, self.requested, self.fps = index, resolution, fps
         self.api = camera_api() if api is None else api
-        self._capture = capture
-        self._failures, self._last_ok = 0, time.monotonic()
+        self._capture, self.clock = capture, clock
+        self._failures, self._last_ok = 0, clock.now()
+        self.reopened = 0
         self.cap = self._open()
 
     def _open(self):
@@ -120,14 +124,15 @@ class CameraSource:
     def read(self) -> np.ndarray | None:
         ok, frame = self.cap.read()
         if ok and frame is not None:
-            self._failures, self._last_ok = 0, time.monotonic()
+            self._failures, self._last_ok = 0, self.clock.now()
             return frame
         self._failures += 1
-        if time.monotonic() - self._last_ok > 1.0:  # unplugged or grabbed by another app: try again
-            self._last_ok = time.monotonic()
+        if self.clock.now() - self._last_ok > 1.0:  # unplugged or grabbed by another app: try again
+            self._last_ok = self.clock.now()
             self.cap.release()
             try:
                 self.cap = self._open()
+                self.reopened += 1
             except DeviceError as e:
                 log.warning("%s", e)
         return None
@@ -136,11 +141,39 @@ class CameraSource:
         self.cap.release()
 
 
-def open_source(camera: str, resolution: str = "1080p", fps: float = 30.0):
-    """`camera` is an index ("0") or a video file."""
+class PacedSource:
+    """A source's frames handed out at `fps` on `clock`, as a camera would deliver them (a video
+    file standing in for the camera in a live run)."""
+
+    def __init__(self, source, fps: float, clock=SYSTEM):
+        self.source, self.period, self.clock = source, 1.0 / fps, clock
+        self.fps = fps
+        self.start: float | None = None
+        self.frames = 0
+
+    @property
+    def ended(self) -> bool:
+        return self.source.ended
+
+    def read(self) -> np.ndarray | None:
+        if self.start is None:
+            self.start = self.clock.now()
+        self.clock.sleep(self.start + self.frames * self.period - self.clock.now())
+        frame = self.source.read()
+        self.frames += frame is not None
+        return frame
+
+    def close(self) -> None:
+        self.source.close()
+
+
+def open_source(camera: str, resolution: str = "1080p", fps: float = 30.0, paced: bool = False):
+    """`camera` is an index ("0") or a video file (`paced`: delivered at its own frame rate, as
+    a camera would)."""
     if camera.isdigit():
         return CameraSource(int(camera), RESOLUTIONS[resolution], fps)
-    return VideoFileSource(camera)
+    source = VideoFileSource(camera)
+    return PacedSource(source, source.fps) if paced else source
 
 
 # ----------------------------------------------------------------------------- sinks
@@ -278,26 +311,27 @@ def run_live(
     seconds: float | None = None,
     stop: threading.Event | None = None,
     status=None,
+    clock=SYSTEM,
 ) -> dict:
     """Camera -> engine -> sink until `stop`, `seconds`, or the source ends; the sink gets exactly
-    one frame per 1/fps tick (repeating the last when none is new). `status(report)` is called
-    about once a second. Returns the run's report."""
+    one frame per 1/fps tick of `clock` (repeating the last when none is new). `status(report)` is
+    called about once a second. Returns the run's report."""
     stop = stop or threading.Event()
     frames_q, done_q = LatestQueue(2), LatestQueue(2)
-    counts = {"frames_in": 0, "camera_gaps": 0, "frames_out": 0, "repeated": 0}
+    counts = {"frames_in": 0, "camera_gaps": 0, "frames_out": 0, "repeated": 0, "skipped_ticks": 0}
     errors: list[BaseException] = []
 
     def capture():
-        t0 = time.monotonic()
+        t0 = clock.now()
         try:
             while not stop.is_set() and not source.ended:
                 frame = source.read()
                 if frame is None:
                     counts["camera_gaps"] += not source.ended
-                    time.sleep(0.005)
+                    clock.sleep(0.005)
                     continue
                 counts["frames_in"] += 1
-                frames_q.put((frame, time.monotonic() - t0))
+                frames_q.put((frame, clock.now() - t0))
         except BaseException as e:  # a dead camera thread must end the run, not hang it
             errors.append(e)
         finally:
@@ -320,10 +354,10 @@ def run_live(
     threads = [threading.Thread(target=f, name=f"face-{f.__name__}", daemon=True) for f in (capture, process)]
     for th in threads:
         th.start()
-    start = time.monotonic()
+    start = clock.now()
     period, last, next_tick, next_status = 1.0 / fps, None, start, start + 1.0
     try:
-        while not stop.is_set() and (seconds is None or time.monotonic() - start < seconds):
+        while not stop.is_set() and (seconds is None or clock.now() - start < seconds):
             fresh = done_q.get(timeout=0)
             while fresh is not None:  # the newest ready frame; older ones are late
                 last, newer = fresh, done_q.get(timeout=0)
@@ -336,11 +370,16 @@ def run_live(
                 sink.write(last)
                 counts["frames_out"] += 1
                 counts["repeated"] += fresh is None
-            if status is not None and time.monotonic() >= next_status:
+            if status is not None and clock.now() >= next_status:
                 next_status += 1.0
-                status(live_report(counts, frames_q, done_q, engine, time.monotonic() - start))
+                status(live_report(counts, frames_q, done_q, engine, clock.now() - start))
             next_tick += period
-            time.sleep(max(0.0, next_tick - time.monotonic()))
+            behind = clock.now() - next_tick
+            if behind > MAX_BEHIND:  # a stalled machine: skip the missed ticks rather than burst them
+                skipped = int(behind / period)
+                counts["skipped_ticks"] += skipped
+                next_tick += skipped * period
+            clock.sleep(next_tick - clock.now())
     except KeyboardInterrupt:
         pass
     finally:
@@ -351,7 +390,7 @@ def run_live(
         source.close()
     if errors:
         raise errors[0]
-    return live_report(counts, frames_q, done_q, engine, time.monotonic() - start)
+    return live_report(counts, frames_q, done_q, engine, clock.now() - start)
 
 
 def live_report(
@@ -367,6 +406,16 @@ def live_report(
         "engine": engine.stats.summary(),
         "detections": engine.tracker.detections,
     }
+
+
+def status_text(report: dict) -> str:
+    """One line of a live report for the console."""
+    e = report["engine"]
+    swap = (e["swap_ms"] or {}).get("mean", 0.0)
+    return (
+        f"video in {report['fps_in']:.0f} / out {report['fps_out']:.0f} fps, swap {swap:.0f} ms, dropped "
+        f"{report['dropped']}, repeated {report['repeated']}, fallbacks {sum(e['fallback_frames'].values())}"
+    )
 
 
 # ----------------------------------------------------------------------------- a file, offline

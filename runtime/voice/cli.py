@@ -19,12 +19,18 @@ class CommandError(Exception):
 
 
 def add_converter_arguments(p: argparse.ArgumentParser) -> None:
-    from runtime.voice.convert import Settings
-
-    d = Settings()
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--bundle", help="a Still bundle with a voice component (checksums verified first)")
     source.add_argument("--model", help="folder written by voice_export (has voice.json)")
+    add_settings_arguments(p)
+    p.add_argument("--threads", type=int, default=None)
+
+
+def add_settings_arguments(p: argparse.ArgumentParser) -> None:
+    """The converter's settings (voice commands and call share them)."""
+    from runtime.voice.convert import Settings
+
+    d = Settings()
     p.add_argument("--backend", choices=("onnx", "torch"), default="onnx")
     p.add_argument("--pitch", default=d.pitch, help="pitch extractor: yin, fcpe, rmvpe, harvest, crepe, ...")
     p.add_argument("--pitch-model", default=None, help="weights for --pitch rmvpe (rmvpe.pt)")
@@ -35,7 +41,6 @@ def add_converter_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--crossfade", type=float, default=d.crossfade)
     p.add_argument("--extra", type=float, default=d.extra)
     p.add_argument("--silence-db", type=float, default=d.silence_db)
-    p.add_argument("--threads", type=int, default=None)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from runtime.onnx_sessions import ort_session
+from runtime.timings import Timings
 from runtime.voice import pitch as pitch_mod
 
 SR16 = 16000
@@ -381,7 +382,7 @@ class StreamingConverter:
         self.pitch_context = 4 * FRAME16 + 2 * int(np.ceil(SR16 / s.f0_min))  # enough for one YIN window
         self.blocks = self.skipped = 0
         self.last_offset = 0
-        self.compute_s: list[float] = []
+        self.compute = Timings()  # seconds per block
 
     @property
     def latency_s(self) -> float:
@@ -412,7 +413,7 @@ class StreamingConverter:
             out = np.zeros(self.block, np.float32)
             out[: self.cross] = self.prev_tail * self.fade_out
             self.prev_tail = np.zeros(self.cross, np.float32)
-            self.compute_s.append(time.perf_counter() - t0)
+            self.compute.add(time.perf_counter() - t0)
             return out
         tail_frames = (self.cross16 + self.search16 + self.block16) // FRAME16
         skip = 0 if self.naive else max(0, self.frames - tail_frames - self.vc.s.margin_frames)
@@ -427,7 +428,7 @@ class StreamingConverter:
         self.prev_tail = y[off + self.block : off + self.block + self.cross].copy()
         if len(self.prev_tail) < self.cross:
             self.prev_tail = np.pad(self.prev_tail, (0, self.cross - len(self.prev_tail)))
-        self.compute_s.append(time.perf_counter() - t0)
+        self.compute.add(time.perf_counter() - t0)
         return out
 
     def delay_samples(self) -> int:
@@ -467,8 +468,8 @@ def convert_file(
             blocks=sc.blocks,
             skipped_blocks=sc.skipped,
             algorithmic_latency_ms=round(1000 * sc.latency_s, 1),
-            compute_ms_per_block_mean=round(1000 * float(np.mean(sc.compute_s)), 1),
-            compute_ms_per_block_p95=round(1000 * float(np.percentile(sc.compute_s, 95)), 1),
+            compute_ms_per_block_mean=sc.compute.summary_ms()["mean"],
+            compute_ms_per_block_p95=sc.compute.summary_ms()["p95"],
             block_ms=round(1000 * sc.block16 / SR16, 1),
         )
     else:

@@ -100,53 +100,42 @@ def run(
     input_device=None,
     output_device=None,
     seconds: float | None = None,
+    gate_db: float | None = None,
 ) -> dict:
-    """Convert the microphone to the speakers until Ctrl+C (or `seconds`); returns timing stats."""
+    """Convert the microphone to the speakers until Ctrl+C (or `seconds`); returns the loop's report.
+    The devices (name, index or None for the system's) are opened as one duplex stream in the
+    device format; the loop (runtime.voice.loop) reopens a device that disappears."""
+    import threading
+
+    from runtime.kill import KillSwitch
+    from runtime.voice import devices
+    from runtime.voice.loop import NoiseGate, VoiceLink, VoiceLoop
+
     try:
-        import sounddevice as sd
-    except (ImportError, OSError) as e:  # OSError: the PortAudio library itself is missing
-        missing = f"live voice needs sounddevice and PortAudio: pip install sounddevice ({e})"
-        raise VoiceModelError(missing) from None
-    live = LiveVoice(converter, samplerate)
-    budget = live.device_block / samplerate
-    late = 0
+        sd = devices.load_sounddevice()
+        open_duplex, mic, out = devices.duplex_opener(sd, input_device, output_device)
+        live = LiveVoice(converter, samplerate)
+        gate = NoiseGate(gate_db, gate_db - 5.0) if gate_db is not None else NoiseGate(-200.0, -200.0)
+        loop = VoiceLoop(VoiceLink(live, gate, KillSwitch()), open_duplex)
+    except devices.AudioDeviceError as e:
+        raise VoiceModelError(f"{e} (`python -m runtime call --list-devices` lists the devices)") from None
+    lat = loop.latency
+    print(
+        f"voice-live: {mic.label()} -> {out.label()}; {converter.latency_s * 1000:.0f} ms algorithmic "
+        "latency "
+        f"+ compute + {lat[0] * 1000:.0f}/{lat[1] * 1000:.0f} ms device in/out; Ctrl+C stops",
+        file=sys.stderr,
+    )
+    stop = threading.Event()
+    worker = threading.Thread(target=loop.run, args=(stop,), name="voice-live", daemon=True)
+    worker.start()
     t_end = None if seconds is None else time.monotonic() + seconds
     try:
-        stream = sd.Stream(
-            samplerate=samplerate,
-            blocksize=live.device_block,
-            device=(input_device, output_device),
-            channels=1,
-            dtype="float32",
-            latency="low",
-        )
-    except (sd.PortAudioError, ValueError) as e:
-        raise VoiceModelError(
-            f"cannot open the audio devices ({e}): pick them with --input-device/--output-device "
-            "(`python -m sounddevice` lists them) or another --samplerate"
-        ) from None
-    with stream:
-        print(
-            f"voice-live: {converter.latency_s * 1000:.0f} ms algorithmic latency + compute + "
-            f"{stream.latency[0] * 1000:.0f}/{stream.latency[1] * 1000:.0f} ms device in/out; Ctrl+C stops",
-            file=sys.stderr,
-        )
-        try:
-            while t_end is None or time.monotonic() < t_end:
-                block, _overflowed = stream.read(live.device_block)
-                t0 = time.perf_counter()
-                out = live.step(block[:, 0])
-                late += time.perf_counter() - t0 > budget
-                stream.write(out[:, None])
-        except KeyboardInterrupt:
-            pass
-    compute = converter.compute_s or [0.0]
-    return {
-        "blocks": converter.blocks,
-        "skipped_blocks": converter.skipped,
-        "late_blocks": int(late),
-        "underruns": live.underruns,
-        "algorithmic_latency_ms": round(1000 * converter.latency_s, 1),
-        "resampling_slack_ms": round(1000 * live.slack_s, 1),
-        "compute_ms_per_block_mean": round(1000 * float(np.mean(compute)), 1),
-    }
+        while worker.is_alive() and (t_end is None or time.monotonic() < t_end):
+            worker.join(timeout=0.1)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stop.set()
+        worker.join(timeout=5.0)
+    return loop.report()

@@ -1,0 +1,1 @@
+"""Call mode: the live face and the live voice together (`python -m runtime call`)."""
