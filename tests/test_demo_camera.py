@@ -75,7 +75,29 @@ def test_the_sidecar_names_every_segment_and_where_the_face_is(clip):
 
 def test_same_seed_same_bytes(clip, tmp_path):
     camera.write_camera(tmp_path, seed=7)
-    assert (tmp_path / "demo_call.mp4").read_bytes() == (clip["folder"] / "demo_call.mp4").read_bytes()
+    for name in ("demo_call.mp4", "demo_call.wav"):
+        assert (tmp_path / name).read_bytes() == (clip["folder"] / name).read_bytes()
+
+
+def test_the_callers_microphone_lasts_as_long_as_the_clip_in_the_call_format(clip):
+    """48 kHz mono 16-bit (what call mode asks of devices), speech with pauses at a lower pitch
+    than the persona's recordings, for the clip's whole length."""
+    import soundfile as sf
+
+    from pipelines.audio_dsp import estimate_snr_db
+
+    info = sf.info(str(clip["folder"] / "demo_call.wav"))
+    assert (info.samplerate, info.channels, info.subtype) == (48000, 1, "PCM_16")
+    assert info.duration == pytest.approx(clip["meta"]["frames"] / clip["meta"]["fps"], abs=1e-3)
+    assert clip["meta"]["audio"] == {
+        "file": "demo_call.wav",
+        "samplerate": 48000,
+        "seconds": round(info.duration, 3),
+    }
+    x, sr = sf.read(str(clip["folder"] / "demo_call.wav"), dtype="float32")
+    rms = np.sqrt(np.mean(x[: len(x) // 4800 * 4800].reshape(-1, 4800) ** 2, axis=1))  # per 0.1 s
+    assert (rms < 0.01).mean() > 0.15 and (rms > 0.03).mean() > 0.4  # pauses and speech
+    assert estimate_snr_db(x, sr) > 20
 
 
 def test_yunet_finds_the_face_where_it_was_drawn(clip):

@@ -1,6 +1,6 @@
 """A demo "camera" clip for the live face path: someone who is NOT the persona on a video call.
 
-    write_camera(folder, seed=7) -> sidecar   # folder/demo_call.mp4 + folder/demo_call.json
+    write_camera(folder, seed=7) -> sidecar   # folder/demo_call.mp4, demo_call.wav, demo_call.json
 
 The caller is face 46 of `skimage.data.lfw_subset()` (the persona is the astronaut; the LFW crops are
 distributed with scikit-image for research), upscaled with a skin tint, with a neck and shoulders, in
@@ -10,6 +10,10 @@ mouth with photos.py's `_turn`, plus a horizontal squeeze), a hand sliding over 
 leaving the frame and coming back, dim light, black frames. The sidecar lists the segments with
 their frame ranges and, per frame, where the face box was drawn (null when no face is visible) and
 the brightness. Same seed, same frames.
+
+The caller's microphone for the same call is `demo_call.wav`: the clip's length of humming speech
+(demo_data/audio.py's synthesizer) at a lower pitch than the persona's recordings, 48 kHz mono
+16-bit, the call's device format. Call mode's file stand-ins play the two together.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from pipelines.demo_data.photos import _lfw_face, _turn
 
 NAME = "demo_call"
 WIDTH, HEIGHT, FPS = 1280, 720, 25
+AUDIO_RATE = 48000
 LFW_FACE = 46  # not used by the demo photos
 FACE = 280  # px: the LFW crop's size in the frame at rest
 # Where YuNet finds the face inside the upscaled LFW crop (measured once, as fractions of the crop),
@@ -277,9 +282,23 @@ def frames(seed: int = 7):
         yield renderer.frame(pose)
 
 
+def write_microphone(path: Path, seconds: float, seed: int = 7) -> dict:
+    """The caller's voice during the clip: a 48 kHz mono 16-bit wav."""
+    import soundfile as sf
+
+    from pipelines.demo_data.audio import add_noise, speech_like
+
+    rng = np.random.default_rng(seed + 1)
+    x, _ = speech_like(seconds, AUDIO_RATE, rng, f0_range=(95.0, 170.0))  # not the persona's range
+    x = add_noise(x, 30.0, rng, AUDIO_RATE)
+    sf.write(str(path), x, AUDIO_RATE, subtype="PCM_16")
+    return {"file": path.name, "samplerate": AUDIO_RATE, "seconds": round(len(x) / AUDIO_RATE, 3)}
+
+
 def write_camera(folder: str | Path, seed: int = 7) -> dict:
-    """Write `demo_call.mp4` (MPEG-4 Part 2, 'mp4v') and its sidecar `demo_call.json` into `folder`;
-    returns the sidecar. Fails when this OpenCV build cannot write mp4v."""
+    """Write `demo_call.mp4` (MPEG-4 Part 2, 'mp4v'), the caller's microphone `demo_call.wav` and the
+    sidecar `demo_call.json` into `folder`; returns the sidecar. Fails when this OpenCV build cannot
+    write mp4v."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{NAME}.mp4"
@@ -292,5 +311,6 @@ def write_camera(folder: str | Path, seed: int = 7) -> dict:
     finally:
         writer.release()
     meta = sidecar(seed)
+    meta["audio"] = write_microphone(folder / f"{NAME}.wav", meta["frames"] / FPS, seed)
     (folder / f"{NAME}.json").write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
     return meta
