@@ -2,7 +2,8 @@
 
 Checks integrity first (every checksum; a tampered, truncated or padded bundle is refused with a
 non-zero exit), then reports what the machine offers against what the bundle needs: CPU/GPU, memory
-needed for the chat model vs memory available, and what the voice and face components need.
+needed for the chat model vs memory available, what the voice and face components need, and call
+mode's memory next to chat mode's (do both fit on this GPU at once?).
 Standard library + torch only (onnxruntime and OpenCV are looked for, not required).
 """
 
@@ -61,8 +62,49 @@ def gpus() -> list[tuple[str, int]]:
     ]
 
 
+# Call mode beyond its model files: Python, numpy, OpenCV, ONNX Runtime and the live buffers (a few
+# 1080p frames in flight, audio blocks). Measured by bench/call.py on the demo call (peak RSS less
+# the model files), rounded up.
+CALL_RUNTIME = int(0.45 * GB)
+# ONNX Runtime holds a graph's weights once and allocates activations on top; the voice's graphs
+# (content encoder + synthesizer) run at a few blocks a second with small activations.
+ONNX_FACTOR = 1.5
+
+
 def needed_memory(weights_bytes: int) -> int:
     return int(weights_bytes * (1 + OVERHEAD)) + int(0.3 * GB)
+
+
+def folder_bytes(folder) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) if folder else 0
+
+
+def call_memory(bundle) -> int | None:
+    """Bytes call mode needs with this bundle's face and voice (None when it has neither); a model
+    swapper given on the command line (inswapper_128: 0.55 GB file) comes on top."""
+    if bundle.voice is None and bundle.face is None:
+        return None
+    return int(ONNX_FACTOR * (folder_bytes(bundle.voice) + folder_bytes(bundle.face))) + CALL_RUNTIME
+
+
+def call_lines(chat_need: int, call_need: int | None, devices: list[tuple[str, int]], free_ram) -> list[str]:
+    """Call mode's estimate next to chat mode's, and whether both fit at once (GPU, else RAM)."""
+    if call_need is None:
+        return ["call mode: no face or voice component"]
+    both = chat_need + call_need
+    lines = [
+        f"call mode: ~{call_need / GB:.1f} GB (face + voice; a model swapper such as inswapper_128 adds "
+        f"~0.8 GB); chat mode ~{chat_need / GB:.1f} GB; both at once ~{both / GB:.1f} GB"
+    ]
+    for name, free in devices:
+        verdict = "fit together" if free >= both else "do not fit"
+        if free < both and free >= max(chat_need, call_need):
+            verdict = "fit one at a time"
+        lines.append(f"call + chat on {name}: {verdict} ({free / GB:.1f} GB free)")
+    if not devices and free_ram is not None:
+        verdict = "fit together" if free_ram >= both else "do not fit together (run one at a time)"
+        lines.append(f"call + chat in RAM: {verdict} ({free_ram / GB:.1f} GB available)")
+    return lines
 
 
 def voice_lines(bundle) -> list[str]:
@@ -143,6 +185,7 @@ def report(bundle_dir: str) -> tuple[int, list[str]]:
         f"memory: chat model needs ~{need / GB:.1f} GB; "
         + (f"{free_ram / GB:.1f} GB RAM available" if free_ram is not None else "available RAM unknown")
     )
+    lines += call_lines(need, call_memory(bundle), devices, free_ram)
     if fits_gpu:
         lines.append("OK: the chat model runs on the GPU")
     elif fits_ram:

@@ -71,3 +71,28 @@ def test_doctor_command_exits_non_zero_on_a_tampered_bundle(bundle, capsys):
     (bundle / POLICY).write_text("{}")
     assert main(["doctor", "--bundle", str(bundle)]) == 1
     assert "policy.json: changed" in capsys.readouterr().out
+
+
+def test_doctor_puts_call_modes_memory_next_to_chat_modes_and_says_if_both_fit(bundle, monkeypatch):
+    from tests import face_scenes as fs
+
+    fs.write_faceset(bundle / "face", size=128)
+    (bundle / "voice").mkdir()
+    (bundle / "voice" / "voice.onnx").write_bytes(b"\0" * (64 << 20))  # 64 MiB of "weights"
+    manifest = json.loads((bundle / MANIFEST).read_text(encoding="utf-8"))
+    manifest["components"] |= {
+        "face": {"path": "face", "faces": 3, "crop": {"template": "arcface", "size": 128},
+                 "default_swapper": "classic", "identities": []},
+        "voice": {"path": "voice", "version": "v2", "sample_rate": 48000, "trained_steps": 1,
+                  "content_meaningful": False},
+    }  # fmt: skip
+    del manifest["files"], manifest["schema_version"]
+    write_manifest(bundle, manifest)
+    need = doctor.call_memory(open_bundle(bundle))
+    assert need == pytest.approx(doctor.CALL_RUNTIME + 1.5 * (64 << 20), rel=0.02)
+    monkeypatch.setattr(doctor, "gpus", lambda: [("RTX 4090", 24 * doctor.GB), ("tiny GPU", need // 2)])
+    _, lines = doctor.report(str(bundle))
+    call = next(line for line in lines if line.startswith("call mode:"))
+    assert f"~{need / doctor.GB:.1f} GB" in call and "chat mode ~0.3 GB" in call
+    assert "call + chat on RTX 4090: fit together (24.0 GB free)" in lines
+    assert any(line.startswith("call + chat on tiny GPU: do not fit") for line in lines)

@@ -336,3 +336,150 @@ def test_an_hour_of_call_holds_its_memory_and_keeps_audio_and_video_together():
     assert report["video"]["frames_out"] == pytest.approx(90_000, rel=0.01)
     assert report["voice"]["blocks"] == pytest.approx(14_400, rel=0.01)
     assert sink.frames == report["video"]["frames_out"]
+
+
+# ----------------------------------------------------------------------------- the command
+
+
+@pytest.fixture
+def call_bundle(tmp_path, voice_model):
+    """A verified bundle with a face (the test face set) and a voice (the tiny random model)."""
+    import shutil
+
+    from runtime.bundle import write_manifest
+    from tests import face_scenes as fs
+
+    bundle = tmp_path / "bundle"
+    fs.write_faceset(bundle / "face", size=256, nose_shifts=(0.0, 16.0, -16.0))
+    shutil.copytree(voice_model, bundle / "voice")
+    write_manifest(bundle, {"components": {"face": {"path": "face"}, "voice": {"path": "voice"}}})
+    return bundle
+
+
+def stand_ins(tmp_path, seconds=2.0, fps=25):
+    import cv2
+
+    from tests import face_scenes as fs
+
+    camera, mic = tmp_path / "camera.avi", tmp_path / "mic.wav"
+    writer = cv2.VideoWriter(str(camera), cv2.VideoWriter_fourcc(*"MJPG"), fps, (640, 360))
+    face = fs.caller_face(180)
+    for i in range(int(seconds * fps)):
+        writer.write(fs.scene(face, centre=(300 + 2 * i, 180), frame=(360, 640)))
+    writer.release()
+    sf.write(str(mic), tone(seconds, 44100, f0=150.0), 44100)
+    return camera, mic
+
+
+def call_args(bundle, tmp_path, camera, mic, *extra):
+    return ["call", "--bundle", str(bundle), "--camera", str(camera), "--out", str(tmp_path / "out.mp4"),
+            "--mic-file", str(mic), "--speaker-file", str(tmp_path / "persona.wav"),
+            "--log", str(tmp_path / "call.jsonl"), "--fps", "25", *extra]  # fmt: skip
+
+
+def test_call_with_files_standing_in_for_the_devices_writes_both_outputs_and_the_log(
+    call_bundle, tmp_path, capsys
+):
+    import cv2
+
+    from runtime.__main__ import main
+
+    camera, mic = stand_ins(tmp_path)
+    assert main(call_args(call_bundle, tmp_path, camera, mic)) == 0
+    report = json.loads(capsys.readouterr().out)
+    frames = int(cv2.VideoCapture(str(tmp_path / "out.mp4")).get(cv2.CAP_PROP_FRAME_COUNT))
+    assert frames == report["video"]["frames_out"] and 40 <= frames <= 60  # 25 fps for ~2 s
+    assert report["video"]["engine"]["swapped"] > 10  # the persona's face on the caller's
+    y, sr = sf.read(str(tmp_path / "persona.wav"))
+    assert sr == 48000 and len(y) == 2 * 48000 and np.abs(y).max() > 0.01  # the mic's length, converted
+    assert report["voice"]["converted"] >= 6 and report["ended_by"] == "stand-ins ended"
+    events = [
+        json.loads(x)["event"] for x in (tmp_path / "call.jsonl").read_text(encoding="utf-8").splitlines()
+    ]
+    assert events[:3] == ["voice", "video", "start"] and "status" in events and events[-1] == "stop"
+    lines = (tmp_path / "call.jsonl").read_text(encoding="utf-8").splitlines()
+    assert str(mic) in lines[0] and max(map(len, lines)) < 4000  # names the devices; no audio, no frames
+
+
+def test_call_with_the_stop_file_present_sends_the_callers_own_face_and_voice(call_bundle, tmp_path, capsys):
+    from runtime.__main__ import main
+
+    camera, mic = stand_ins(tmp_path, seconds=1.0)
+    (tmp_path / "STOP").touch()
+    args = call_args(call_bundle, tmp_path, camera, mic, "--kill-file", str(tmp_path / "STOP"))
+    assert main(args) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["own"] and report["video"]["engine"]["swapped"] == 0 and report["voice"]["converted"] == 0
+    y, _ = sf.read(str(tmp_path / "persona.wav"))
+    x, _ = sf.read(str(mic))
+    assert np.corrcoef(y[2000:40000], devices_resampled(x)[2000:40000])[0, 1] > 0.99  # the mic itself
+
+
+def devices_resampled(x):
+    import soxr
+
+    return soxr.resample(x.astype(np.float32), 44100, 48000, quality="HQ")
+
+
+def test_call_refuses_a_tampered_bundle_and_says_what_is_missing(call_bundle, tmp_path, capsys):
+    from runtime.__main__ import main
+
+    camera, mic = stand_ins(tmp_path, seconds=0.4)
+    (call_bundle / "voice" / "voice.json").write_text("{}", encoding="utf-8")
+    assert main(call_args(call_bundle, tmp_path, camera, mic)) == 2
+    assert "failed verification" in capsys.readouterr().err and not (tmp_path / "persona.wav").exists()
+    assert main(["call", "--bundle", str(call_bundle), "--mic-file", str(mic)]) == 2  # checked first
+    assert main(call_args(call_bundle, tmp_path, camera, mic, "--no-video", "--no-voice")) == 2
+
+
+def test_list_devices_marks_the_virtual_cable_and_the_defaults(monkeypatch, capsys):
+    from runtime.__main__ import main
+
+    monkeypatch.setitem(__import__("sys").modules, "sounddevice", FakeSoundDevice())
+    assert main(["call", "--list-devices"]) == 0
+    out = capsys.readouterr().out
+    assert "[0] Microphone (USB Headset) (MME): 1 in / 0 out, 48000 Hz  <- default mic" in out
+    assert (
+        "[4] CABLE Input (VB-Audio Virtual Cable) (Windows WASAPI): 0 in / 2 out, 48000 Hz  <- virtual cable"
+        in out
+    )
+    assert "cameras (--camera N):" in out
+
+
+def test_a_busy_camera_is_refused_at_start_with_what_to_do():
+    from runtime.face.live import CameraSource, DeviceError
+
+    class Busy:
+        def __init__(self, index, api):
+            pass
+
+        def isOpened(self):
+            return False
+
+    with pytest.raises(DeviceError, match=r"camera 0 cannot be opened.*not in use by another app.*--camera"):
+        CameraSource(0, capture=Busy)
+
+
+def test_a_gpu_provider_that_fails_to_start_falls_back_to_the_cpu_with_a_warning(
+    voice_model, monkeypatch, caplog
+):
+    """As on a PC whose CUDA DLLs are missing: the voice still loads, on the CPU, and says so."""
+    import onnxruntime as ort
+
+    from runtime.voice.convert import VoiceConverter
+
+    real = ort.InferenceSession
+
+    def session(path, opts=None, providers=None):
+        if providers and providers[0] == "CUDAExecutionProvider":
+            raise RuntimeError("LoadLibrary failed with error 126 (onnxruntime_providers_cuda.dll)")
+        return real(path, opts, providers=providers)
+
+    monkeypatch.setattr(
+        ort, "get_available_providers", lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    )
+    monkeypatch.setattr(ort, "InferenceSession", session)
+    with caplog.at_level("WARNING", logger="still.onnx"):
+        vc = VoiceConverter(voice_model)
+    assert vc.synth.session.get_providers()[0] == "CPUExecutionProvider"
+    assert "CUDAExecutionProvider did not start" in caplog.text and "error 126" in caplog.text

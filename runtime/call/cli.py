@@ -91,7 +91,7 @@ def main(args: argparse.Namespace) -> int:
         from runtime.face.live import write_report
 
         write_report(args.report, report)
-    print(json.dumps(report, indent=2, ensure_ascii=False))
+    print(json.dumps(report, indent=2))  # ASCII: a cp936 console prints any device name
     return 0
 
 
