@@ -16,15 +16,19 @@ A bundle is a folder (`data/dist/<name>/`, optionally zipped for copying):
 
 `pipelines.package` writes bundles with `write_manifest`; the runtime opens them with `open_bundle`,
 which verifies every checksum before anything is loaded and refuses a bundle with missing, changed
-or extra files. Standard library only.
+or extra files (a nested `manifest.json` included), symbolic links, or a component or file path
+that is absolute or leaves the bundle. This is corruption detection: someone who can rewrite
+manifest.json can rewrite its checksums too (signed manifests are issue 16's next step).
+Standard library only.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 SCHEMA_VERSION = 1
 MANIFEST = "manifest.json"
@@ -48,15 +52,40 @@ def sha256_of(path: Path) -> str:
     return h.hexdigest()
 
 
+def walk(root: Path) -> tuple[list[str], list[str]]:
+    """(every file except the top-level manifest, every symbolic link), as sorted POSIX paths
+    relative to `root`. Links are not followed: a bundle holds plain files only."""
+    files, links = [], []
+    for folder, dirs, names in os.walk(root, followlinks=False):
+        here = Path(folder)
+        for name in [*dirs, *names]:
+            path = here / name
+            rel = path.relative_to(root).as_posix()
+            if path.is_symlink():
+                links.append(rel)
+            elif name in names and rel != MANIFEST:
+                files.append(rel)
+    return sorted(files), sorted(links)
+
+
 def bundle_files(root: Path) -> list[str]:
     """Every file of the bundle except the manifest, as sorted POSIX paths relative to `root`."""
-    return sorted(
-        p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file() and p.name != MANIFEST
-    )
+    return walk(root)[0]
+
+
+def inside(rel: str) -> bool:
+    """`rel` is a relative path that stays inside the bundle."""
+    p = PurePosixPath(rel)
+    return bool(p.parts) and not p.is_absolute() and ".." not in p.parts and "\\" not in rel and ":" not in rel
 
 
 def write_manifest(root: Path, manifest: dict) -> dict:
     """Add schema version and checksums of every file in `root` to `manifest`; write manifest.json."""
+    links = walk(root)[1]
+    if links:
+        raise BundleError(
+            f"{root}: symbolic links cannot go into a bundle ({', '.join(links)}); copy the files"
+        )
     full = {"schema_version": SCHEMA_VERSION, **manifest}
     full["files"] = {rel: sha256_of(root / rel) for rel in bundle_files(root)}
     (root / MANIFEST).write_text(json.dumps(full, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
@@ -117,20 +146,22 @@ def verify(root: Path) -> list[str]:
         return [f"{manifest_path}: schema version {version}, this runtime reads {SCHEMA_VERSION}; "
                 "update the runtime or rebuild the bundle"]  # fmt: skip
     listed = manifest.get("files", {})
-    problems = []
+    files, links = walk(root)
+    problems = [f"{rel}: a symbolic link (a bundle holds plain files only); copy it again" for rel in links]
+    problems += [f"{rel}: a path outside the bundle in the manifest" for rel in listed if not inside(rel)]
     for rel, digest in listed.items():
         path = root / rel
+        if not inside(rel) or rel in links:
+            continue
         if not path.is_file():
             problems.append(f"{rel}: missing (listed in the manifest)")
         elif sha256_of(path) != digest:
             problems.append(f"{rel}: changed since the bundle was built (sha256 mismatch)")
-    problems += [
-        f"{rel}: not part of the bundle (not in the manifest)"
-        for rel in bundle_files(root)
-        if rel not in listed
-    ]
+    problems += [f"{rel}: not part of the bundle (not in the manifest)" for rel in files if rel not in listed]
     for name, component in manifest.get("components", {}).items():
-        if not (root / component["path"]).exists():
+        if not inside(str(component.get("path", ""))):
+            problems.append(f"component {name}: path {component.get('path')!r} is not inside the bundle")
+        elif not (root / component["path"]).exists():
             problems.append(f"component {name}: {component['path']} missing")
     return problems
 

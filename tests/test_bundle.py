@@ -96,3 +96,43 @@ def test_doctor_puts_call_modes_memory_next_to_chat_modes_and_says_if_both_fit(b
     assert f"~{need / doctor.GB:.1f} GB" in call and "chat mode ~0.3 GB" in call
     assert "call + chat on RTX 4090: fit together (24.0 GB free)" in lines
     assert any(line.startswith("call + chat on tiny GPU: do not fit") for line in lines)
+
+
+@pytest.mark.parametrize(
+    ("tamper", "problem"),
+    [
+        (
+            lambda r: (r / CHAT_MODEL / MANIFEST).write_text("{}"),
+            "chat_model/manifest.json: not part of the bundle",
+        ),
+        (lambda r: (r / "linked").symlink_to(r / POLICY), "linked: a symbolic link"),
+        (
+            lambda r: (r / "folder").symlink_to(r / CHAT_MODEL, target_is_directory=True),
+            "folder: a symbolic link",
+        ),
+    ],
+)
+def test_files_the_manifest_does_not_list_and_links_are_refused(bundle, tamper, problem):
+    tamper(bundle)
+    with pytest.raises(BundleError, match=problem):
+        open_bundle(bundle)
+
+
+@pytest.mark.parametrize("path", ["/etc", "../outside", "chat_model/../../x", "C:\\\\Windows", ""])
+def test_a_component_or_file_that_points_outside_the_bundle_is_refused(bundle, path):
+    manifest = json.loads((bundle / MANIFEST).read_text(encoding="utf-8"))
+    manifest["components"]["policy"]["path"] = path
+    (bundle / MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")
+    with pytest.raises(BundleError, match="component policy: path .* is not inside the bundle"):
+        open_bundle(bundle)
+    manifest["components"]["policy"]["path"] = POLICY
+    manifest["files"][path or "."] = "0" * 64
+    (bundle / MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")
+    with pytest.raises(BundleError, match="a path outside the bundle in the manifest"):
+        open_bundle(bundle)
+
+
+def test_a_bundle_is_never_written_with_links_in_it(bundle):
+    (bundle / "linked").symlink_to(bundle / POLICY)
+    with pytest.raises(BundleError, match="symbolic links cannot go into a bundle"):
+        write_manifest(bundle, {"components": {}})
