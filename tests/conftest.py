@@ -15,6 +15,19 @@ from omegaconf import DictConfig
 from pipelines.stage import compose_config
 
 REPO = Path(__file__).resolve().parents[1]
+LONG_TESTS = {"test_dvc_pipeline.py": 900}  # seconds: modules that run dvc repro on the demo
+
+
+def pytest_collection_modifyitems(items):
+    """A per-test timeout for every test (pyproject's `timeout`), longer for the dvc end-to-end
+    module and for `slow` tests (the whole demo, package installs)."""
+    for item in items:
+        if item.get_closest_marker("timeout"):
+            continue
+        if item.get_closest_marker("slow"):
+            item.add_marker(pytest.mark.timeout(3600))
+        elif item.path.name in LONG_TESTS:
+            item.add_marker(pytest.mark.timeout(LONG_TESTS[item.path.name]))
 
 
 @pytest.fixture
