@@ -23,6 +23,9 @@ os.environ["TRANSFORMERS_OFFLINE"] = "1"
 
 
 def main(argv: list[str] | None = None) -> int:
+    from runtime.console_io import safe_streams
+
+    safe_streams()  # before anything is read or printed (a cp936 console, UTF-8 pipes)
     parser = argparse.ArgumentParser(prog="python -m runtime", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     doctor = commands.add_parser("doctor", help="verify a bundle and check this machine can run it")

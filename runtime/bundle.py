@@ -76,7 +76,8 @@ def bundle_files(root: Path) -> list[str]:
 def inside(rel: str) -> bool:
     """`rel` is a relative path that stays inside the bundle."""
     p = PurePosixPath(rel)
-    return bool(p.parts) and not p.is_absolute() and ".." not in p.parts and "\\" not in rel and ":" not in rel
+    windows = "\\" in rel or ":" in rel  # C:\..., a\..\b: never written by package
+    return bool(p.parts) and not p.is_absolute() and ".." not in p.parts and not windows
 
 
 def write_manifest(root: Path, manifest: dict) -> dict:

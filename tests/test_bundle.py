@@ -11,6 +11,8 @@ import pytest
 from runtime import doctor
 from runtime.bundle import CHAT_MODEL, MANIFEST, POLICY, BundleError, open_bundle, write_manifest
 
+REPO = Path(__file__).resolve().parents[1]
+
 
 @pytest.fixture
 def bundle(tmp_path: Path) -> Path:
@@ -123,7 +125,7 @@ def test_a_component_or_file_that_points_outside_the_bundle_is_refused(bundle, p
     manifest = json.loads((bundle / MANIFEST).read_text(encoding="utf-8"))
     manifest["components"]["policy"]["path"] = path
     (bundle / MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")
-    with pytest.raises(BundleError, match="component policy: path .* is not inside the bundle"):
+    with pytest.raises(BundleError, match=r"component policy: path .* is not inside the bundle"):
         open_bundle(bundle)
     manifest["components"]["policy"]["path"] = POLICY
     manifest["files"][path or "."] = "0" * 64
@@ -136,3 +138,19 @@ def test_a_bundle_is_never_written_with_links_in_it(bundle):
     (bundle / "linked").symlink_to(bundle / POLICY)
     with pytest.raises(BundleError, match="symbolic links cannot go into a bundle"):
         write_manifest(bundle, {"components": {}})
+
+
+def test_the_runtime_prints_any_text_under_code_page_936(bundle):
+    """The whole command, as a subprocess with the console's encoding forced to cp936."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONIOENCODING": "cp936", "PYTHONUTF8": "0"}
+    manifest = json.loads((bundle / "manifest.json").read_text(encoding="utf-8"))
+    manifest["name"] = "外婆 🌻"
+    (bundle / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False), encoding="utf-8")
+    command = [sys.executable, "-m", "runtime", "doctor", "--bundle", str(bundle)]
+    done = subprocess.run(command, env=env, capture_output=True, cwd=REPO, timeout=120)
+    assert done.returncode in (0, 2), done.stderr.decode("utf-8", "replace")
+    assert "bundle 外婆 🌻" in done.stdout.decode("utf-8")

@@ -175,3 +175,53 @@ def test_the_kill_file_stops_a_reply_already_being_written(tmp_path):
     rows = [{"ts": T0, "chat": "family", "sender": "小雨", "text": "吃了吗"}]
     sent, log = loop_over(rows, lambda clock: SlowGenerator(clock, 2, during=stop.touch), kill_file=stop)
     assert sent == [] and '"reason": "killed"' in log
+
+
+# ---- a Chinese Windows console (cp936) -----------------------------------------------------------
+def cp936_stream(data: bytes = b"") -> io.TextIOWrapper:
+    """A piped standard stream as Python opens it under code page 936 (PYTHONIOENCODING=cp936)."""
+    return io.TextIOWrapper(io.BytesIO(data), encoding="cp936")
+
+
+def drain(transport, polls: int = 200) -> list:
+    import time
+
+    events = []
+    for _ in range(polls):
+        events += transport.poll(0.0)
+        if transport.finished(0.0):
+            return events
+        time.sleep(0.01)
+    raise AssertionError("the console never signalled the end of its input")
+
+
+def test_utf8_piped_into_a_cp936_console_reads_as_written_and_bad_bytes_do_not_stop_it():
+    from runtime.console_io import safe_stream
+    from runtime.transports.console import ConsoleTransport
+
+    stdin = cp936_stream("小雨: 外婆 吃饭了吗\n".encode() + b"\xff\xfe oops\n" + "还在吗\n".encode())
+    safe_stream(stdin)
+    events = drain(ConsoleTransport(stdin=stdin, stdout=io.StringIO()))
+    assert [(e.sender, e.text) for e in events] == [
+        ("小雨", "外婆 吃饭了吗"),
+        ("小雨", "\ufffd\ufffd oops"),
+        ("小雨", "还在吗"),
+    ]
+
+
+def test_a_console_whose_input_cannot_be_decoded_still_ends():
+    from runtime.transports.console import ConsoleTransport
+
+    stdin = cp936_stream(b"\x81\x20\xff\xff\xff\n")  # not GBK, and nobody reconfigured the stream
+    assert drain(ConsoleTransport(stdin=stdin, stdout=io.StringIO())) == []
+
+
+def test_an_emoji_reply_prints_on_a_cp936_console():
+    from runtime.console_io import safe_stream
+    from runtime.transports.console import ConsoleTransport
+
+    stdout = cp936_stream()
+    safe_stream(stdout)
+    ConsoleTransport(stdin=io.StringIO(""), stdout=stdout).send("console", "好的 🌻", 0.0)
+    stdout.flush()
+    assert "persona> 好的 🌻" in stdout.buffer.getvalue().decode("utf-8")

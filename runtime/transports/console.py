@@ -40,9 +40,13 @@ class ConsoleTransport:
         threading.Thread(target=self._read, daemon=True).start()
 
     def _read(self) -> None:
-        for line in self.stdin:
-            self.lines.put(line.rstrip("\n"))
-        self.lines.put(None)  # end of input
+        try:
+            for line in self.stdin:
+                self.lines.put(line.rstrip("\n"))
+        except (UnicodeDecodeError, OSError, ValueError) as e:  # a stream that cannot be read on
+            print(f"console: input stopped ({e})", file=sys.stderr)
+        finally:
+            self.lines.put(None)  # end of input, always: the chat loop must not wait forever
 
     def poll(self, now: float) -> list:
         events = []
