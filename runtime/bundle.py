@@ -13,6 +13,8 @@ A bundle is a folder (`data/dist/<name>/`, optionally zipped for copying):
                     .pth + .index for the RVC WebUI or w-okada's voice changer; optional
     face/           the persona's face for live swap (runtime/face/faceset.py): face.json, the YuNet
                     detector, the curated crops numbered by rank, identity embeddings; optional
+    names.json      the persona's names as salted hashes, to mask them in live text as in training
+                    (runtime/names.py); optional
 
 `pipelines.package` writes bundles with `write_manifest`; the runtime opens them with `open_bundle`,
 which verifies every checksum before anything is loaded and refuses a bundle with missing, changed
@@ -37,6 +39,7 @@ POLICY = "policy.json"
 MEMORY = "memory"
 VOICE = "voice"
 FACE = "face"
+NAMES = "names.json"  # the persona's names as salted hashes (runtime/names.py)
 MODEL_INFO = "still_model.json"  # inside chat_model/: prompt format, instruction, training facts
 
 
@@ -127,6 +130,21 @@ class Bundle:
         """The face component folder (has face.json), or None when the bundle has no face."""
         component = self.components.get("face")
         return self.root / component["path"] if component else None
+
+    @property
+    def persona_names(self):
+        """The persona's hashed names (runtime.names.PersonaNames), or None."""
+        component = self.components.get("names")
+        if not component:
+            return None
+        from runtime.names import PersonaNames
+
+        return PersonaNames.from_dict(json.loads((self.root / component["path"]).read_text(encoding="utf-8")))
+
+    @property
+    def name_rule(self) -> int:
+        """The shortest name masked in text (anonymize's min_name_chars, recorded by package)."""
+        return int(self.components.get("names", {}).get("min_name_chars", 2))
 
     @property
     def policy(self) -> dict:

@@ -135,6 +135,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--memory-k", type=int, metavar="K", help="memory snippets per reply (bundle default)"
     )
+    parser.add_argument(
+        "--persona-name",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a name the persona is called by in chats (repeatable; the bundle's hashed names apply too)",
+    )
     parser.add_argument("--load-in-4bit", action="store_true", help="4-bit weights on CUDA (bitsandbytes)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--debug", action="store_true", help="log message texts too")
@@ -186,7 +193,9 @@ def main(args: argparse.Namespace) -> int:
     memory = (
         {"enabled": False} if args.no_memory else ({"k": args.memory_k} if args.memory_k is not None else {})
     )
-    generator = Generator(bundle, load_in_4bit=args.load_in_4bit, memory=memory)
+    generator = Generator(
+        bundle, load_in_4bit=args.load_in_4bit, memory=memory, persona_names=args.persona_name
+    )
     kill_file = args.kill_file or Path(args.bundle).parent / "STOP"
     stream = args.decisions.open("a", encoding="utf-8") if args.decisions else sys.stderr
     decisions = DecisionLog(

@@ -17,8 +17,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from runtime import pii
 from runtime.bundle import Bundle
 from runtime.memory import MemoryIndex, RetrievalSettings, fit_memory, query_of
+from runtime.names import LiveNames, PersonaNames
 from runtime.pii import mask_pii
 from runtime.prompt import TARGET, Turn, encode_prompt, format_window
 
@@ -40,22 +42,23 @@ class Window:
     names: dict[str, str]  # placeholder -> display name, to map the reply back
 
 
-def to_window(context: Sequence[ChatLine]) -> Window:
-    """Live messages (oldest first) as the training format's window."""
+def to_window(
+    context: Sequence[ChatLine], persona: PersonaNames | None = None, persona_names: Sequence[str] = (),
+    min_name_chars: int = 2,
+) -> Window:  # fmt: skip
+    """Live messages (oldest first) as the training format's window: senders by first appearance,
+    names in the text (the senders', the persona's: hashed from the bundle or typed at run time)
+    and PII masked the way anonymize masked the training data (runtime.names)."""
     placeholders: dict[str, str] = {}  # display name -> placeholder
     for m in context:
         if not m.from_persona and m.sender not in placeholders:
             placeholders[m.sender] = f"<U{len(placeholders) + 1}>"
-    by_length = sorted(placeholders, key=len, reverse=True)  # "Xiaoyu Lin" before "Xiaoyu"
-
-    def anonymize(text: str) -> str:
-        for name in by_length:
-            if len(name) >= 2:  # one-character names would hit ordinary words
-                text = text.replace(name, placeholders[name])
-        return mask_pii(text)
-
+    labels = {pii.name_key(n): TARGET for n in persona_names}
+    labels |= {pii.name_key(name): ph for name, ph in placeholders.items()}
+    names = LiveNames(labels, persona, min_name_chars)
     turns = [
-        Turn(TARGET if m.from_persona else placeholders[m.sender], "text", anonymize(m.text)) for m in context
+        Turn(TARGET if m.from_persona else placeholders[m.sender], "text", names.anonymize(m.text))
+        for m in context
     ]
     return Window(format_window(turns), {p: name for name, p in placeholders.items()})
 
@@ -83,13 +86,16 @@ class Generator:
     """Loads the bundle's chat model once; `reply(context, seed)` writes the persona's next message."""
 
     def __init__(self, bundle: Bundle, device: str | None = None, load_in_4bit: bool = False,
-                 memory: dict | None = None):  # fmt: skip
-        """`memory` overrides the bundle's retrieval settings (e.g. {"enabled": False} or {"k": 1})."""
+                 memory: dict | None = None, persona_names: Sequence[str] = ()):  # fmt: skip
+        """`memory` overrides the bundle's retrieval settings (e.g. {"enabled": False} or {"k": 1});
+        `persona_names` adds names of the persona typed at run time to the bundle's hashed ones."""
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         info = bundle.model_info
         self.instruction = info["instruction"]
+        self.persona, self.min_name_chars = bundle.persona_names, bundle.name_rule
+        self.persona_names = tuple(persona_names)
         self.tokenizer = AutoTokenizer.from_pretrained(bundle.chat_model)
         kwargs = {}
         if load_in_4bit:
@@ -127,7 +133,7 @@ class Generator:
     def reply(self, context: Sequence[ChatLine], seed: int) -> Reply:
         from runtime.generate import generate_replies
 
-        window = to_window(context)
+        window = to_window(context, self.persona, self.persona_names, self.min_name_chars)
         memory, memory_ids = self.recall(window.text)
         prompt = encode_prompt(
             self.tokenizer, self.instruction, window.text, memory, max_tokens=self.max_prompt_tokens

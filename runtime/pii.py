@@ -363,6 +363,11 @@ _LATIN_WORD = "0-9A-Za-z_\u00c0-\u024f"
 _LATIN_EDGE = re.compile(f"[{_LATIN_WORD}]")
 
 
+def latin_edge(ch: str) -> bool:
+    """A name that starts or ends with this character needs a word boundary there."""
+    return bool(_LATIN_EDGE.match(ch))
+
+
 def name_key(name: str) -> str:
     """How names are compared: case-insensitively, surrounding spaces ignored."""
     return name.strip().lower()

@@ -2,9 +2,12 @@
 the retrieval memory, the voice model, the face component, the consent record and a manifest with
 the sha256 of every file (layout: runtime/bundle.py).
 
-What never enters a bundle: raw exports, the speaker mapping, the subject's names and ids, chat
-names. The consent record keeps its relationship, date and permitted use; who gave consent is kept
-only as a sha256 fingerprint (enough to check it against the signed record, not to read a name).
+What never enters a bundle: raw exports, the speaker mapping, the subject's names and ids in clear,
+chat names. The persona's names go in only as salted hashes (`names.json`, runtime/names.py), so
+the runtime masks them in live text as anonymize did in training (`package.persona_names=false`
+leaves them out; the runtime then takes `--persona-name`). The consent record keeps its
+relationship, date and permitted use; who gave consent is kept only as a sha256 fingerprint (enough
+to check it against the signed record, not to read a name).
 """
 
 from __future__ import annotations
@@ -18,9 +21,11 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from pipelines.stage import StageError
-from runtime.bundle import CHAT_MODEL, FACE, MEMORY, MODEL_INFO, POLICY, VOICE, write_manifest
+from runtime.bundle import CHAT_MODEL, FACE, MEMORY, MODEL_INFO, NAMES, POLICY, VOICE, write_manifest
 from runtime.memory import INDEX_META, MemoryIndex, RetrievalSettings
+from runtime.names import PersonaNames
 from runtime.policy import PolicyConfig
+from runtime.prompt import TARGET
 
 # Config groups recorded in the manifest: how the bundle was built. Never `subject` or
 # `anonymize` (real names), never paths (they describe the build machine).
@@ -146,6 +151,22 @@ def policy_settings(cfg: DictConfig) -> dict:
     return settings
 
 
+def add_persona_names(cfg: DictConfig, out: Path) -> dict | None:
+    """The persona's names (configured and seen in the exports: the private mapping), hashed with a
+    fresh salt, under anonymize's rule for names in text (min_name_chars, ignore_names)."""
+    if not cfg.package.persona_names:
+        return None
+    mapping_file = Path(cfg.anonymize.mapping)
+    if not mapping_file.is_file():
+        raise StageError(f"{mapping_file} not found: run the anonymize stage first (dvc repro anonymize)")
+    mapping = json.loads(mapping_file.read_text(encoding="utf-8"))
+    seen = mapping.get("speakers", {}).get(TARGET, {}).get("names", [])
+    a = cfg.anonymize
+    names = PersonaNames.build([*cfg.subject.names, *seen], a.min_name_chars, a.ignore_names)
+    (out / NAMES).write_text(json.dumps(names.to_dict(), indent=1) + "\n", encoding="utf-8")
+    return {"path": NAMES, "count": len(names.digests), "min_name_chars": cfg.anonymize.min_name_chars}
+
+
 def run(cfg: DictConfig, out: Path) -> dict:
     """Assemble the bundle in the (empty) folder `out`; returns the manifest."""
     model = Path(cfg.package.input)
@@ -156,6 +177,7 @@ def run(cfg: DictConfig, out: Path) -> dict:
     memory = add_memory(cfg, out)
     voice = add_voice(cfg, out)
     face = add_face(cfg, out)
+    names = add_persona_names(cfg, out)
     info = json.loads((model / MODEL_INFO).read_text(encoding="utf-8"))
     weights = sum(p.stat().st_size for p in (out / CHAT_MODEL).glob("*.safetensors"))
     metrics_file = Path(cfg.package.eval_metrics)
@@ -174,6 +196,7 @@ def run(cfg: DictConfig, out: Path) -> dict:
             **({"memory": memory} if memory else {}),
             **({"voice": voice} if voice else {}),
             **({"face": face} if face else {}),
+            **({"names": names} if names else {}),
         },
         "consent": consent_record(cfg),
         "evaluation": evaluation,

@@ -1,0 +1,117 @@
+"""Names of people in chat text become the placeholders the model was trained on, the same way in
+training (`anonymize`) and in a live chat (`runtime.generator.to_window`).
+
+Both sides find names with `runtime.pii.find_names` (one case-insensitive regex, longest name
+first, Latin word boundaries that also work next to CJK), resolve overlaps with `resolve_spans` and
+replace with `replace_spans`. What differs is where the names come from:
+
+- training: every name each member was seen or configured under, in clear (private data);
+- live: the display names of the chat's senders (the runtime sees them anyway), the persona's
+  names typed on the Windows machine (`--persona-name`), and the persona's names kept in the bundle
+  as salted hashes (`PersonaNames`), never in clear. A hashed name cannot go into a regex, so every
+  substring of a length some persona name has is hashed and looked up, with the same boundary rule.
+
+Salted hashes keep the names out of sight of anyone reading the bundle; they do not stop a
+dictionary attack on short names by someone holding the bundle (the salt is in it). A family that
+wants no trace of the names builds with `package.persona_names=false` and passes `--persona-name`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from runtime import pii
+from runtime.prompt import TARGET
+
+FORMAT = 1
+
+
+def usable(name: str, min_chars: int, ignore: Iterable[str] = ()) -> bool:
+    """Names shorter than `min_chars` would hit ordinary words; `ignore` lists names that are also
+    ordinary words in these chats. The rule anonymize applies to names in text."""
+    key = pii.name_key(name)
+    return len(key) >= min_chars and key not in {pii.name_key(n) for n in ignore}
+
+
+def _digest(salt: str, key: str) -> str:
+    return hashlib.sha256(f"{salt}\n{key}".encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class PersonaNames:
+    """The persona's names as salted hashes: `find(text)` -> <TARGET> spans."""
+
+    salt: str
+    digests: frozenset[str]
+    lengths: tuple[int, ...]  # the lengths (in characters of the name key) that occur
+
+    @classmethod
+    def build(
+        cls, names: Iterable[str], min_chars: int = 2, ignore: Iterable[str] = (), salt: str | None = None
+    ):
+        keys = {pii.name_key(n) for n in names if usable(n, min_chars, ignore)}
+        keys = {k for k in keys if len(k) <= pii.MAX_NAME_CHARS}
+        salt = salt or secrets.token_hex(16)
+        return cls(salt, frozenset(_digest(salt, k) for k in keys), tuple(sorted({len(k) for k in keys})))
+
+    def to_dict(self) -> dict:
+        return {
+            "format": FORMAT,
+            "salt": self.salt,
+            "digests": sorted(self.digests),
+            "lengths": list(self.lengths),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> PersonaNames:
+        if d.get("format") != FORMAT:
+            raise ValueError(f"persona names format {d.get('format')}, this runtime reads {FORMAT}")
+        return cls(d["salt"], frozenset(d["digests"]), tuple(d["lengths"]))
+
+    def find(self, text: str) -> list[pii.Span]:
+        """Every occurrence of a persona name (overlaps are left to `resolve_spans`)."""
+        lowered = text.lower()
+        if len(lowered) != len(text):  # a rare character whose lower case is longer: no safe offsets
+            lowered = "".join(c.lower() if len(c.lower()) == 1 else c for c in text)
+        out = []
+        for n in self.lengths:
+            for start in range(len(text) - n + 1):
+                key = lowered[start : start + n]
+                if key != key.strip():
+                    continue
+                # the regex's boundary: a name starting/ending with a Latin letter or digit must not
+                # be part of a longer Latin word
+                if pii.latin_edge(key[0]) and start > 0 and pii.latin_edge(text[start - 1]):
+                    continue
+                if pii.latin_edge(key[-1]) and start + n < len(text) and pii.latin_edge(text[start + n]):
+                    continue
+                if _digest(self.salt, key) in self.digests:
+                    out.append(pii.Span(start, start + n, pii.SPEAKER, 1.0, TARGET))
+        return out
+
+
+@dataclass(frozen=True)
+class LiveNames:
+    """Names in a live window -> placeholders: the senders' display names (clear, from the chat)
+    and the persona's (hashed from the bundle and/or typed at run time)."""
+
+    labels: dict[str, str]  # name key -> placeholder
+    persona: PersonaNames | None = None
+    min_chars: int = 2
+
+    def __post_init__(self):
+        usable_labels = {k: ph for k, ph in self.labels.items() if len(k) >= self.min_chars}
+        object.__setattr__(self, "_regex", pii.names_regex(usable_labels))
+        object.__setattr__(
+            self, "_templates", {k: pii.Span(0, 0, pii.SPEAKER, 1.0, ph) for k, ph in usable_labels.items()}
+        )
+
+    def anonymize(self, text: str) -> str:
+        """Names and PII found together and resolved together, as anonymize does."""
+        spans = [*pii.find_spans(text, pii.PII_PATTERNS), *pii.find_names(text, self._regex, self._templates)]
+        if self.persona is not None:
+            spans += self.persona.find(text)
+        return pii.replace_spans(text, pii.resolve_spans(spans))

@@ -1,0 +1,122 @@
+"""Names in chat text: the live window masks them exactly as anonymize masked the training data,
+the persona's names included, which the bundle keeps only as salted hashes (runtime/names.py)."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from runtime import pii
+from runtime.generator import to_window
+from runtime.names import LiveNames, PersonaNames
+from runtime.prompt import TARGET
+
+PERSONA = ["陈美兰", "外婆", "Meilan", "Meilan 🌻", "Grandma Mei", "美"]  # "美": too short to mask in text
+DECOYS = ["美丽", "Meilanxyz", "xMeilan", "Grandma Meiling", "外", "婆婆"]
+
+
+class Line:
+    def __init__(self, sender, text, from_persona=False):
+        self.sender, self.text, self.from_persona = sender, text, from_persona
+
+
+def regex_spans(text: str, names) -> list[pii.Span]:
+    """What anonymize's NameIndex finds for these names (the clear-name regex)."""
+    keys = {
+        pii.name_key(n): pii.Span(0, 0, pii.SPEAKER, 1.0, TARGET) for n in names if len(pii.name_key(n)) >= 2
+    }
+    return pii.resolve_spans(pii.find_names(text, pii.names_regex(keys), keys))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from([*PERSONA, *DECOYS, " ", "，", "吃饭了吗", "hi", "🌻", "a", "1", "@"]), max_size=12
+    )
+)
+def test_hashed_names_find_exactly_what_the_clear_name_regex_finds(parts):
+    text = "".join(parts)
+    hashed = PersonaNames.build(PERSONA)
+    assert pii.resolve_spans(hashed.find(text)) == regex_spans(text, PERSONA)
+
+
+def test_the_bundle_holds_no_name_in_clear_and_a_fresh_salt_each_build():
+    a, b = PersonaNames.build(PERSONA).to_dict(), PersonaNames.build(PERSONA).to_dict()
+    stored = json.dumps(a, ensure_ascii=False)
+    assert not any(n.lower() in stored.lower() for n in PERSONA if len(n) > 1)
+    assert a["salt"] != b["salt"] and set(a["digests"]).isdisjoint(b["digests"])
+    assert len(a["digests"]) == 5 and a["lengths"] == [2, 3, 6, 8, 11]  # "美" is under min_name_chars
+    assert PersonaNames.from_dict(a).find("外婆") == [pii.Span(0, 2, pii.SPEAKER, 1.0, TARGET)]
+
+
+def test_the_live_window_masks_the_persona_as_training_did():
+    window = to_window(
+        [
+            Line("小雨", "外婆 我电话13812345678"),
+            Line("Tom Lin", "小雨 you there? @Meilan 🌻"),
+            Line("me", "在呢", True),
+        ],
+        persona=PersonaNames.build(PERSONA),
+    )
+    assert window.text == "<U1>: <TARGET> 我电话<PHONE>\n<U2>: <U1> you there? @<TARGET>\n<TARGET>: 在呢"
+
+
+def test_persona_names_typed_at_run_time_count_like_the_bundles():
+    window = to_window([Line("小雨", "Grandma Mei 吃饭了吗 美丽")], persona_names=["Grandma Mei"])
+    assert window.text == "<U1>: <TARGET> 吃饭了吗 美丽"
+
+
+def test_anonymize_and_the_live_window_agree_on_every_text():
+    """The training side (presidio + NameIndex) and the live side (LiveNames) on the same names."""
+    from pipelines.anonymize import recognizers, speakers
+    from pipelines.anonymize.masking import Masker
+
+    people = speakers.People(pd.Series([], dtype=bool), pd.Series([], dtype=bool), {},
+                             {TARGET: set(PERSONA), "<U1>": {"小雨"}, "<U2>": {"Tom Lin"}}, {})  # fmt: skip
+    masker = Masker(recognizers.build_engine(), pii.ENTITIES, speakers.name_index(people))
+    live = LiveNames({"小雨": "<U1>", "tom lin": "<U2>"}, PersonaNames.build(PERSONA))
+    texts = [
+        "外婆 我电话13812345678，找小雨",
+        "@Meilan 🌻 tom lin says hi to Grandma Meiling and 美丽的 Meilan",
+        "陈美兰的身份证 110101199003074514 邮箱 mei@example.com",
+        "xMeilan Meilanxyz 外 婆婆 Grandma Mei!",
+        "小雨小雨 外婆外婆",
+    ]
+    for text in texts:
+        assert live.anonymize(text) == masker.mask(text)[0], text
+
+
+def test_package_hashes_the_configured_and_the_seen_names_of_the_persona(make_cfg, tmp_path):
+    import pytest
+
+    from pipelines.package import add_persona_names
+    from pipelines.stage import StageError
+
+    cfg = make_cfg()
+    out = tmp_path / "bundle"
+    out.mkdir()
+    with pytest.raises(StageError, match="run the anonymize stage first"):
+        add_persona_names(cfg, out)
+    mapping = {
+        "speakers": {
+            TARGET: {"sender_ids": ["wxid_x"], "names": ["美兰姐", "外婆"]},
+            "<U1>": {"names": ["小雨"]},
+        }
+    }
+    path = tmp_path / "mapping.json"
+    path.write_text(json.dumps(mapping, ensure_ascii=False), encoding="utf-8")
+    cfg = make_cfg(f"anonymize.mapping={path}")
+    component = add_persona_names(cfg, out)
+    stored = (out / "names.json").read_text(encoding="utf-8")
+    names = PersonaNames.from_dict(json.loads(stored))
+    assert component == {"path": "names.json", "count": len(names.digests), "min_name_chars": 2}
+    assert (
+        names.find("美兰姐好") and names.find("Grandma Mei") and not names.find("小雨")
+    )  # seen + configured
+    assert "美兰" not in stored and "Meilan" not in stored
+    assert (
+        add_persona_names(make_cfg(f"anonymize.mapping={path}", "package.persona_names=false"), out) is None
+    )
