@@ -193,9 +193,13 @@ def main(args: argparse.Namespace) -> int:
     memory = (
         {"enabled": False} if args.no_memory else ({"k": args.memory_k} if args.memory_k is not None else {})
     )
-    generator = Generator(
-        bundle, load_in_4bit=args.load_in_4bit, memory=memory, persona_names=args.persona_name
-    )
+    try:
+        generator = Generator(
+            bundle, load_in_4bit=args.load_in_4bit, memory=memory, persona_names=args.persona_name
+        )
+    except BundleError as e:
+        print(e, file=sys.stderr)
+        return 1
     kill_file = args.kill_file or Path(args.bundle).parent / "STOP"
     stream = args.decisions.open("a", encoding="utf-8") if args.decisions else sys.stderr
     decisions = DecisionLog(

@@ -160,6 +160,11 @@ def report(bundle_dir: str) -> tuple[int, list[str]]:
         bundle = open_bundle(bundle_dir)
     except BundleError as e:
         return 1, [f"REFUSED: {e}"]
+    from runtime.prompt import contract_problems
+
+    problems = contract_problems(bundle.model_info, bundle.policy)
+    if problems:
+        return 1, [f"REFUSED: the chat model cannot be served as it was trained: {p}" for p in problems]
     m = bundle.manifest
     chat = bundle.components["chat_model"]
     need = needed_memory(chat["weights_bytes"])

@@ -18,11 +18,11 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from runtime import pii
-from runtime.bundle import Bundle
+from runtime.bundle import Bundle, BundleError
 from runtime.memory import MemoryIndex, RetrievalSettings, fit_memory, query_of
 from runtime.names import LiveNames, PersonaNames
 from runtime.pii import mask_pii
-from runtime.prompt import TARGET, Turn, encode_prompt, format_window
+from runtime.prompt import TARGET, Turn, contract_problems, encode_prompt, format_window
 
 ANY_PLACEHOLDER = re.compile(r"<[A-Z][A-Z0-9_]*>")
 SPEAKER_PREFIX = re.compile(r"^\s*(?:<[A-Z][A-Z0-9_]*>|[^\s:：]{1,20})\s*[:：]\s+")  # "<TARGET>: hi" → "hi"
@@ -93,6 +93,11 @@ class Generator:
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         info = bundle.model_info
+        problems = contract_problems(info, bundle.policy)
+        if problems:
+            raise BundleError(
+                f"bundle {bundle.root} cannot be served as it was trained: " + "; ".join(problems)
+            )
         self.instruction = info["instruction"]
         self.persona, self.min_name_chars = bundle.persona_names, bundle.name_rule
         self.persona_names = tuple(persona_names)

@@ -235,3 +235,32 @@ def encode_example(
             mask = [0] * len(prompt) + [1] * (len(full) - len(prompt))
             return Encoded(full, mask, kept)
     return None
+
+
+PLACEHOLDER_SCHEME = "per_window"  # <U1>, <U2>... renumbered by first appearance in each window
+
+
+def contract_problems(model_info: dict, policy: dict) -> list[str]:
+    """Why a bundle's chat model cannot be served by this runtime as it was trained (empty: it can):
+    the prompt format (window, memory block and instruction layout), the placeholder scheme, and
+    the window size the policy feeds it."""
+    problems = []
+    version = model_info.get("prompt_format_version")
+    if version != PROMPT_FORMAT_VERSION:
+        problems.append(
+            f"the chat model was trained on prompt format v{version}, this runtime writes "
+            f"v{PROMPT_FORMAT_VERSION}: use the runtime version that built the bundle, or rebuild it"
+        )
+    scheme = model_info.get("placeholders")
+    if scheme != PLACEHOLDER_SCHEME:
+        problems.append(
+            f"the chat model was trained with placeholders {scheme!r}, the runtime numbers them "
+            f"{PLACEHOLDER_SCHEME!r}: rebuild with sft_data.placeholders={PLACEHOLDER_SCHEME}"
+        )
+    window, served = model_info.get("context_messages"), policy.get("context_messages")
+    if served != window:
+        problems.append(
+            f"policy.json serves {served} messages of context, the model was trained on {window}: "
+            "rebuild the bundle (package fills the window from the model)"
+        )
+    return problems

@@ -19,8 +19,10 @@ def bundle(tmp_path: Path) -> Path:
     root = tmp_path / "demo"
     (root / CHAT_MODEL).mkdir(parents=True)
     (root / CHAT_MODEL / "model.safetensors").write_bytes(b"\0" * 1000)
-    (root / CHAT_MODEL / "still_model.json").write_text(json.dumps({"instruction": "You are <TARGET>."}))
-    (root / POLICY).write_text(json.dumps({"debounce_s": 3.0}))
+    info = {"instruction": "You are <TARGET>.", "prompt_format_version": 1, "placeholders": "per_window",
+            "context_messages": 12}  # fmt: skip
+    (root / CHAT_MODEL / "still_model.json").write_text(json.dumps(info))
+    (root / POLICY).write_text(json.dumps({"debounce_s": 3.0, "context_messages": 12}))
     write_manifest(root, {
         "name": "demo", "created": "2026-11-25T00:00:00+00:00",
         "components": {"chat_model": {"path": CHAT_MODEL, "base_model": "tiny", "prompt_format_version": 1,
@@ -33,7 +35,7 @@ def bundle(tmp_path: Path) -> Path:
 def test_an_intact_bundle_opens_with_its_components(bundle):
     b = open_bundle(bundle)
     assert b.chat_model == bundle / CHAT_MODEL
-    assert b.policy == {"debounce_s": 3.0} and b.model_info["instruction"] == "You are <TARGET>."
+    assert b.policy == {"debounce_s": 3.0, "context_messages": 12} and b.model_info["instruction"] == "You are <TARGET>."
     assert set(b.manifest["files"]) == {"chat_model/model.safetensors", "chat_model/still_model.json", POLICY}
 
 
@@ -154,3 +156,30 @@ def test_the_runtime_prints_any_text_under_code_page_936(bundle):
     done = subprocess.run(command, env=env, capture_output=True, cwd=REPO, timeout=120)
     assert done.returncode in (0, 2), done.stderr.decode("utf-8", "replace")
     assert "bundle 外婆 🌻" in done.stdout.decode("utf-8")
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        ({"prompt_format_version": 2}, "trained on prompt format v2, this runtime writes v1"),
+        ({"placeholders": "global"}, "placeholders 'global'"),
+        ({"context_messages": 6}, "policy.json serves 12 messages of context, the model was trained on 6"),
+    ],
+)
+def test_a_model_the_runtime_would_serve_differently_than_it_was_trained_is_refused(bundle, change, problem):
+    info_file = bundle / CHAT_MODEL / "still_model.json"
+    info_file.write_text(json.dumps({**json.loads(info_file.read_text()), **change}))
+    manifest = json.loads((bundle / MANIFEST).read_text(encoding="utf-8"))
+    del manifest["files"], manifest["schema_version"]
+    write_manifest(bundle, manifest)
+    code, lines = doctor.report(str(bundle))
+    assert code == 1 and problem in lines[0]
+
+
+def test_package_serves_the_window_the_model_was_trained_on(make_cfg):
+    from pipelines.package import policy_settings
+    from pipelines.stage import StageError
+
+    assert policy_settings(make_cfg(), {"context_messages": 6})["context_messages"] == 6
+    with pytest.raises(StageError, match="the window is the model's own"):
+        policy_settings(make_cfg("+package.policy.context_messages=12"), {"context_messages": 6})

@@ -51,13 +51,15 @@ def test_replies_map_placeholders_back_and_drop_invented_pii():
 def bundle(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("dist") / "demo"
     model = build_tiny_llm(root / CHAT_MODEL)
-    info = {"instruction": "You are <TARGET>.", "max_prompt_tokens": 256, "prompt_format_version": 1}
+    info = {"instruction": "You are <TARGET>.", "max_prompt_tokens": 256, "prompt_format_version": 1,
+            "placeholders": "per_window", "context_messages": 12}  # fmt: skip
     (model / MODEL_INFO).write_text(json.dumps(info))
     gen = json.loads((model / "generation_config.json").read_text())
     (model / "generation_config.json").write_text(
         json.dumps({**gen, "do_sample": True, "max_new_tokens": 12})
     )
-    policy = {"debounce_s": 1.0, "jitter_s": [0.0, 0.2], "follow_up_probability": 0.0, "quiet_hours": None}
+    policy = {"debounce_s": 1.0, "jitter_s": [0.0, 0.2], "follow_up_probability": 0.0, "quiet_hours": None,
+              "context_messages": 12}  # fmt: skip
     (root / POLICY).write_text(json.dumps(policy))
     said = {"C1-0-0": "<TARGET>: my cat Mochi is 6 years old", "C1-1-0": "<TARGET>: 我最拿手的是酒酿圆子"}
     snippets = [

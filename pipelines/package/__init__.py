@@ -141,9 +141,16 @@ def add_face(cfg: DictConfig, out: Path) -> dict | None:
     }
 
 
-def policy_settings(cfg: DictConfig) -> dict:
-    """The policy as stored in the bundle, validated by the runtime's own parser."""
+def policy_settings(cfg: DictConfig, model_info: dict) -> dict:
+    """The policy as stored in the bundle, validated by the runtime's own parser. The context
+    window is the one the model was trained on (sft_data.window, recorded in still_model.json)."""
     settings = OmegaConf.to_container(cfg.package.policy, resolve=True)
+    if "context_messages" in settings:
+        raise StageError(
+            "package.policy.context_messages: the window is the model's own (sft_data.window, "
+            f"{model_info['context_messages']} here); remove it from conf/package"
+        )
+    settings["context_messages"] = model_info["context_messages"]
     try:
         PolicyConfig.from_dict(settings)
     except (TypeError, ValueError) as e:
@@ -173,12 +180,13 @@ def run(cfg: DictConfig, out: Path) -> dict:
     if not (model / MODEL_INFO).exists():
         raise StageError(f"{model}/{MODEL_INFO} not found: run the merge stage first (dvc repro merge)")
     shutil.copytree(model, out / CHAT_MODEL)
-    (out / POLICY).write_text(json.dumps(policy_settings(cfg), ensure_ascii=False, indent=2) + "\n", "utf-8")
+    info = json.loads((model / MODEL_INFO).read_text(encoding="utf-8"))
+    policy = policy_settings(cfg, info)
+    (out / POLICY).write_text(json.dumps(policy, ensure_ascii=False, indent=2) + "\n", "utf-8")
     memory = add_memory(cfg, out)
     voice = add_voice(cfg, out)
     face = add_face(cfg, out)
     names = add_persona_names(cfg, out)
-    info = json.loads((model / MODEL_INFO).read_text(encoding="utf-8"))
     weights = sum(p.stat().st_size for p in (out / CHAT_MODEL).glob("*.safetensors"))
     metrics_file = Path(cfg.package.eval_metrics)
     evaluation = json.loads(metrics_file.read_text(encoding="utf-8")) if metrics_file.exists() else None
