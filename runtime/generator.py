@@ -82,6 +82,21 @@ class Reply:
     memory_ids: tuple[str, ...] = ()  # snippets that went into the prompt (logged with the decision)
 
 
+def load_chat_model(folder, device: str = "cpu", load_in_4bit: bool = False):
+    """The merged model in the dtype it was saved in (bf16 stays bf16: the memory doctor estimates
+    from the weights' size), loaded shard by shard without a second full copy in RAM."""
+    from transformers import AutoModelForCausalLM
+
+    kwargs = {"dtype": "auto", "low_cpu_mem_usage": True}
+    if load_in_4bit:
+        from transformers import BitsAndBytesConfig
+
+        kwargs["quantization_config"] = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4")
+        kwargs["device_map"] = {"": 0}
+    model = AutoModelForCausalLM.from_pretrained(folder, **kwargs).eval()
+    return model if load_in_4bit else model.to(device)
+
+
 class Generator:
     """Loads the bundle's chat model once; `reply(context, seed)` writes the persona's next message."""
 
@@ -90,7 +105,7 @@ class Generator:
         """`memory` overrides the bundle's retrieval settings (e.g. {"enabled": False} or {"k": 1});
         `persona_names` adds names of the persona typed at run time to the bundle's hashed ones."""
         import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers import AutoTokenizer
 
         info = bundle.model_info
         problems = contract_problems(info, bundle.policy)
@@ -102,15 +117,8 @@ class Generator:
         self.persona, self.min_name_chars = bundle.persona_names, bundle.name_rule
         self.persona_names = tuple(persona_names)
         self.tokenizer = AutoTokenizer.from_pretrained(bundle.chat_model)
-        kwargs = {}
-        if load_in_4bit:
-            from transformers import BitsAndBytesConfig
-
-            kwargs["quantization_config"] = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4")
-        self.model = AutoModelForCausalLM.from_pretrained(bundle.chat_model, **kwargs).eval()
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        if not load_in_4bit:
-            self.model.to(self.device)
+        self.model = load_chat_model(bundle.chat_model, self.device, load_in_4bit)
         gen = self.model.generation_config
         self.max_prompt_tokens = info["max_prompt_tokens"] - (gen.max_new_tokens or 128)
         self.memory: MemoryIndex | None = None

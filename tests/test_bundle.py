@@ -35,7 +35,10 @@ def bundle(tmp_path: Path) -> Path:
 def test_an_intact_bundle_opens_with_its_components(bundle):
     b = open_bundle(bundle)
     assert b.chat_model == bundle / CHAT_MODEL
-    assert b.policy == {"debounce_s": 3.0, "context_messages": 12} and b.model_info["instruction"] == "You are <TARGET>."
+    assert (
+        b.policy == {"debounce_s": 3.0, "context_messages": 12}
+        and b.model_info["instruction"] == "You are <TARGET>."
+    )
     assert set(b.manifest["files"]) == {"chat_model/model.safetensors", "chat_model/still_model.json", POLICY}
 
 

@@ -227,3 +227,28 @@ def test_an_emoji_reply_prints_on_a_cp936_console():
     ConsoleTransport(stdin=io.StringIO(""), stdout=stdout).send("console", "好的 🌻", 0.0)
     stdout.flush()
     assert "persona> 好的 🌻" in stdout.buffer.getvalue().decode("utf-8")
+
+
+def test_the_chat_model_loads_in_the_dtype_it_was_saved_in_within_doctors_estimate(tmp_path):
+    """A bf16 model is served in bf16: its parameters take the bytes of the weights file that
+    doctor's estimate starts from (a float32 load would take twice that)."""
+    import os
+
+    import psutil
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from runtime.doctor import needed_memory
+    from runtime.generator import load_chat_model
+
+    config = LlamaConfig(vocab_size=512, hidden_size=512, intermediate_size=2048, num_hidden_layers=8,
+                         num_attention_heads=8, num_key_value_heads=4)  # fmt: skip
+    LlamaForCausalLM(config).to(torch.bfloat16).save_pretrained(tmp_path / "m")
+    weights = sum(p.stat().st_size for p in (tmp_path / "m").glob("*.safetensors"))
+    process = psutil.Process(os.getpid())
+    before = process.memory_info().rss
+    model = load_chat_model(tmp_path / "m")
+    grown = process.memory_info().rss - before
+    params = sum(p.numel() * p.element_size() for p in model.parameters())
+    assert model.dtype == torch.bfloat16 and abs(params - weights) < 0.01 * weights
+    assert grown < needed_memory(weights), (grown, needed_memory(weights))
