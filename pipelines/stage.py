@@ -14,6 +14,7 @@ instead: the resolved config that `pipelines.config` keeps in sync with `conf/` 
 
 from __future__ import annotations
 
+import datetime
 import json
 import logging
 import sys
@@ -54,6 +55,7 @@ def load_config(stage: str, argv: Sequence[str] | None = None) -> DictConfig:
     return cfg
 
 
+DEMO_MARKER = ".demo_data"  # in every folder demo_data writes: fictional data, not a user's exports
 CONSENT_FIELDS = {
     "given_by": "who consented (the person themself, or their legal representative)",
     "relationship": "relationship of the consenting person to the subject (self, spouse, child, …)",
@@ -71,6 +73,19 @@ def require_consent(cfg: DictConfig) -> None:
             "No consent record: Still builds a persona only with recorded consent.\n"
             "Fill in these fields in conf/subject.yaml (or pass them as overrides):\n" + "\n".join(missing)
         )
+    consent_date(consent)
+
+
+def consent_date(consent) -> datetime.date:
+    """The consent date, which must be a real calendar date (YYYY-MM-DD) and not in the future."""
+    raw = str(consent.get("date"))
+    try:
+        day = datetime.date.fromisoformat(raw)
+    except ValueError:
+        raise StageError(f"subject.consent.date: {raw!r} is not a date; write it as YYYY-MM-DD") from None
+    if day > datetime.date.today():
+        raise StageError(f"subject.consent.date: {raw} is in the future; write the day consent was given")
+    return day
 
 
 def setup_logging() -> None:

@@ -78,3 +78,38 @@ def test_a_stage_input_that_is_missing_or_broken_names_the_file_line_and_command
         stage.read_jsonl(rows, "audio_prep")
     rows.write_text('{"piece": "A001-0"}\n\n{"piece": "A001-1"}\n')
     assert stage.read_jsonl(rows, "audio_prep") == [{"piece": "A001-0"}, {"piece": "A001-1"}]
+
+
+BAD_DATES = [
+    ("2026-02-30", "is not a date"),
+    ("15.01.2026", "is not a date"),
+    ("2999-01-01", "is in the future"),
+]
+
+
+@pytest.mark.parametrize(("date", "problem"), BAD_DATES)
+def test_a_consent_date_must_be_a_real_past_date(date, problem):
+    with pytest.raises(stage.StageError, match=rf"subject\.consent\.date: .*{problem}"):
+        stage.load_config("ingest", [f"subject.consent.date={date}"])
+
+
+def test_the_bundle_keeps_who_consented_as_a_salted_hash_and_the_demos_record_only_with_its_chats(
+    make_cfg, data_dir
+):
+    import hashlib
+
+    from pipelines.package import consent_record
+
+    cfg = make_cfg()
+    with pytest.raises(stage.StageError, match="still holds the demo's fictional consent record"):
+        consent_record(cfg)  # data/raw/chats holds no demo marker: someone's real exports
+    (data_dir / "raw" / "chats").mkdir(parents=True, exist_ok=True)
+    (data_dir / "raw" / "chats" / stage.DEMO_MARKER).write_text("demo", encoding="utf-8")
+    a, b = consent_record(cfg), consent_record(cfg)
+    who = str(cfg.subject.consent.given_by)
+    assert a["given_by"]["salt"] != b["given_by"]["salt"] and who not in str(a)
+    assert a["given_by"]["sha256"] == hashlib.sha256(f"{a['given_by']['salt']}\n{who}".encode()).hexdigest()
+    assert a["date"] == "2026-01-15" and a["demo"] is True
+    real = make_cfg("~subject.consent.demo", "subject.consent.given_by=Someone Real")
+    (data_dir / "raw" / "chats" / stage.DEMO_MARKER).unlink()
+    assert "demo" not in consent_record(real)

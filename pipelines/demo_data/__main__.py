@@ -16,7 +16,7 @@ from pipelines.demo_data.camera import write_camera
 from pipelines.demo_data.photos import write_photos
 
 # A hidden file (ingest and audio_prep skip hidden files) that marks a folder as ours to replace.
-MARKER = ".demo_data"
+MARKER = stage.DEMO_MARKER
 
 
 def replace_demo_folder(out: Path, fill: Callable[[Path], None], seed: int) -> None:

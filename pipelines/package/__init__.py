@@ -6,21 +6,22 @@ What never enters a bundle: raw exports, the speaker mapping, the subject's name
 chat names. The persona's names go in only as salted hashes (`names.json`, runtime/names.py), so
 the runtime masks them in live text as anonymize did in training (`package.persona_names=false`
 leaves them out; the runtime then takes `--persona-name`). The consent record keeps its
-relationship, date and permitted use; who gave consent is kept only as a sha256 fingerprint (enough
-to check it against the signed record, not to read a name).
+relationship, date and permitted use; who gave consent is kept only as a salted sha256 fingerprint
+(enough to check it against the signed record, not to read a name).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import secrets
 import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from pipelines.stage import StageError
+from pipelines.stage import DEMO_MARKER, StageError, consent_date
 from runtime.bundle import CHAT_MODEL, FACE, MEMORY, MODEL_INFO, NAMES, POLICY, VOICE, write_manifest
 from runtime.memory import INDEX_META, MemoryIndex, RetrievalSettings
 from runtime.names import PersonaNames
@@ -40,12 +41,27 @@ VOICE_RVC_FILES = ("pth", "index")
 
 
 def consent_record(cfg: DictConfig) -> dict:
+    """The consent as the bundle carries it. Who gave it is a salted sha256 (an unsalted hash of a
+    family name is reversed with a list of names); the salt is recorded, so anyone holding the
+    signed paper record can check it. The demo's fictional record never goes with real exports."""
     consent = cfg.subject.consent
+    if consent.get("demo") and not (Path(cfg.paths.chats) / DEMO_MARKER).exists():
+        raise StageError(
+            "conf/subject.yaml still holds the demo's fictional consent record (subject.consent.demo: "
+            f"true), but {cfg.paths.chats} holds exports that demo_data did not write: fill in the consent "
+            "of the person these chats are about (given_by, relationship, date, permitted_use) and remove "
+            "`demo: true`"
+        )
+    salt = secrets.token_hex(16)
     return {
         "relationship": consent.relationship,
-        "date": str(consent.date),
+        "date": consent_date(consent).isoformat(),
         "permitted_use": consent.permitted_use,
-        "given_by_sha256": hashlib.sha256(str(consent.given_by).encode()).hexdigest(),
+        "given_by": {
+            "salt": salt,
+            "sha256": hashlib.sha256(f"{salt}\n{consent.given_by}".encode()).hexdigest(),
+        },
+        **({"demo": True} if consent.get("demo") else {}),
     }
 
 
