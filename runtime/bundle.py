@@ -17,10 +17,13 @@ A bundle is a folder (`data/dist/<name>/`, optionally zipped for copying):
                     (runtime/names.py); optional
 
 `pipelines.package` writes bundles with `write_manifest`; the runtime opens them with `open_bundle`,
-which verifies every checksum before anything is loaded and refuses a bundle with missing, changed
-or extra files (a nested `manifest.json` included), symbolic links, or a component or file path
-that is absolute or leaves the bundle. This is corruption detection: someone who can rewrite
-manifest.json can rewrite its checksums too (signed manifests are issue 16's next step).
+which verifies every checksum before anything is loaded (files unchanged since they last matched
+are remembered outside the bundle and not re-read; `doctor` always reads all) and refuses a bundle
+with missing, changed or extra files (a nested `manifest.json` included), symbolic links, or a
+component or file path that is absolute or leaves the bundle. This is corruption detection:
+someone who can rewrite manifest.json can rewrite its checksums too (signed manifests are issue
+16's next step), and someone who changes a file and sets its size and time back is only caught by
+a full check (`doctor`).
 Standard library only.
 """
 
@@ -151,8 +154,53 @@ class Bundle:
         return json.loads((self.root / self.components["policy"]["path"]).read_text(encoding="utf-8"))
 
 
-def verify(root: Path) -> list[str]:
-    """Problems with the bundle at `root` (empty when it is intact)."""
+class VerifiedFiles:
+    """What was hashed before, kept outside the bundle: path -> [size, mtime_ns, sha256]. A file
+    whose size and modification time are unchanged since it hashed to what the manifest expects is
+    not hashed again (a start no longer reads tens of GB); anything else is. `doctor` always hashes
+    everything. Default place: %LOCALAPPDATA%\\Still (Windows), ~/.cache/still, or $STILL_CACHE_DIR."""
+
+    def __init__(self, root: Path, folder: Path | None = None):
+        folder = folder or default_cache_dir()
+        key = hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:16]
+        self.path = folder / f"verified-{key}.json"
+        try:
+            self.entries = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            self.entries = {}
+        self.hashed = 0
+
+    def sha256(self, rel: str, path: Path, expected: str) -> str:
+        st = path.stat()
+        seen = self.entries.get(rel)
+        if seen and seen[:2] == [st.st_size, st.st_mtime_ns] and seen[2] == expected:
+            return expected
+        self.hashed += 1
+        digest = sha256_of(path)
+        self.entries[rel] = [st.st_size, st.st_mtime_ns, digest]
+        return digest
+
+    def save(self) -> None:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.path.with_name(self.path.name + ".partial")
+            tmp.write_text(json.dumps(self.entries), encoding="utf-8")
+            os.replace(tmp, self.path)
+        except OSError:  # a read-only profile: verification still happened, only slower next time
+            pass
+
+
+def default_cache_dir() -> Path:
+    if os.environ.get("STILL_CACHE_DIR"):
+        return Path(os.environ["STILL_CACHE_DIR"])
+    if os.name == "nt" and os.environ.get("LOCALAPPDATA"):
+        return Path(os.environ["LOCALAPPDATA"]) / "Still"
+    return Path.home() / ".cache" / "still"
+
+
+def verify(root: Path, cache: VerifiedFiles | None = None) -> list[str]:
+    """Problems with the bundle at `root` (empty when it is intact). With a `cache`, files
+    unchanged since they last matched are not hashed again."""
     manifest_path = root / MANIFEST
     if not manifest_path.exists():
         return [f"{manifest_path} not found: not a Still bundle (build one with `dvc repro package`)"]
@@ -174,7 +222,7 @@ def verify(root: Path) -> list[str]:
             continue
         if not path.is_file():
             problems.append(f"{rel}: missing (listed in the manifest)")
-        elif sha256_of(path) != digest:
+        elif (cache.sha256(rel, path, digest) if cache else sha256_of(path)) != digest:
             problems.append(f"{rel}: changed since the bundle was built (sha256 mismatch)")
     problems += [f"{rel}: not part of the bundle (not in the manifest)" for rel in files if rel not in listed]
     for name, component in manifest.get("components", {}).items():
@@ -185,11 +233,15 @@ def verify(root: Path) -> list[str]:
     return problems
 
 
-def open_bundle(root: str | Path) -> Bundle:
+def open_bundle(root: str | Path, full: bool = False, cache_dir: Path | None = None) -> Bundle:
     """The verified bundle at `root`; raises BundleError listing every problem (tampering, missing
-    or extra files) so nothing from a damaged bundle is ever loaded."""
+    or extra files) so nothing from a damaged bundle is ever loaded. Files unchanged (size and
+    modification time) since they last matched are not hashed again unless `full`."""
     root = Path(root)
-    problems = verify(root)
+    cache = None if full else VerifiedFiles(root, cache_dir)
+    problems = verify(root, cache)
+    if cache is not None:
+        cache.save()
     if problems:
         raise BundleError(f"bundle {root} failed verification:\n  " + "\n  ".join(problems) +
                           "\nRebuild it (dvc repro package) or copy it again.")  # fmt: skip

@@ -157,7 +157,7 @@ def face_lines(bundle) -> list[str]:
 def report(bundle_dir: str) -> tuple[int, list[str]]:
     """(exit code, lines to print). 0: runs here; 1: bundle refused; 2: intact but will not fit."""
     try:
-        bundle = open_bundle(bundle_dir)
+        bundle = open_bundle(bundle_dir, full=True)  # every byte, whatever a start remembered
     except BundleError as e:
         return 1, [f"REFUSED: {e}"]
     from runtime.prompt import contract_problems

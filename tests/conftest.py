@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")  # see stack-notes: 2 cores shared with neighbours
+# the runtime's verification cache goes to a temp folder, not the home directory
+os.environ.setdefault("STILL_CACHE_DIR", tempfile.mkdtemp(prefix="still-cache-"))
 
 from pathlib import Path
 

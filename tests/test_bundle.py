@@ -186,3 +186,28 @@ def test_package_serves_the_window_the_model_was_trained_on(make_cfg):
     assert policy_settings(make_cfg(), {"context_messages": 6})["context_messages"] == 6
     with pytest.raises(StageError, match="the window is the model's own"):
         policy_settings(make_cfg("+package.policy.context_messages=12"), {"context_messages": 6})
+
+
+def test_a_second_start_hashes_only_what_changed_and_still_refuses_a_changed_file(bundle, tmp_path):
+    import os
+
+    from runtime.bundle import VerifiedFiles
+
+    cache = tmp_path / "cache"
+    open_bundle(bundle, cache_dir=cache)
+    remembered = VerifiedFiles(bundle, cache)
+    assert len(remembered.entries) == 3  # every listed file, with size, mtime and hash
+    again = VerifiedFiles(bundle, cache)
+    from runtime.bundle import verify
+
+    assert verify(bundle, again) == [] and again.hashed == 0  # nothing re-read
+    weights = bundle / CHAT_MODEL / "model.safetensors"
+    weights.write_bytes(b"\1" * 1000)  # same size, new content (and a new mtime)
+    with pytest.raises(BundleError, match=r"model\.safetensors: changed"):
+        open_bundle(bundle, cache_dir=cache)
+    stat = weights.stat()
+    os.utime(weights, ns=(stat.st_atime_ns, remembered.entries["chat_model/model.safetensors"][1]))
+    with pytest.raises(BundleError, match=r"model\.safetensors: changed"):  # the cache holds the new hash
+        open_bundle(bundle, cache_dir=cache)
+    with pytest.raises(BundleError, match=r"model\.safetensors: changed"):
+        open_bundle(bundle, full=True)
