@@ -54,6 +54,15 @@ def table(rows: list[tuple]) -> pd.DataFrame:
     return pd.DataFrame(recs)
 
 
+# anonymize's private mapping for CHATS: how the user knows each chat and person
+MAPPING = {
+    "chats": {"C1": {"chat_id": "wxid_xiaoyu", "chat_name": "小雨"},
+              "C2": {"chat_id": "3301@chatroom", "chat_name": "旅行计划"},
+              "C3": {"chat_id": "4402@chatroom", "chat_name": "花园"}},
+    "speakers": {"<TARGET>": {"sender_ids": ["wxid_meilan"], "names": ["外婆"]},
+                 "<U3>": {"sender_ids": ["wxid_aunt_li"], "names": ["李阿姨", "Aunt Li"]},
+                 "<U4>": {"sender_ids": ["wxid_zhou"], "names": ["Aunt Li"]}},
+}  # fmt: skip
 CHATS = table(
     [
         ("C1", 0, "<U1>", "grandma what are you cooking"),
@@ -230,8 +239,10 @@ def test_retrieval_settings_reject_unknown_keys_and_modes():
 
 
 def test_every_message_is_remembered_or_counted_with_a_reason(make_cfg):
-    cfg = make_cfg("memory.exclude_chats=[C2]", "memory.exclude_speakers=['<U3>']", "memory.since=2026-03-01")
-    kept, left_out = memory.approved(cfg, CHATS)
+    cfg = make_cfg(
+        "memory.exclude_chats=['旅行计划']", "memory.exclude_speakers=[wxid_aunt_li]", "memory.since=2026-03-01"
+    )
+    kept, left_out = memory.approved(cfg, CHATS, MAPPING)
     assert len(kept) + sum(left_out.values()) == len(CHATS)
     assert left_out == Counter(
         {
@@ -244,36 +255,45 @@ def test_every_message_is_remembered_or_counted_with_a_reason(make_cfg):
 
 
 def test_excluded_chats_speakers_and_dates_are_never_retrievable(make_cfg, tmp_path):
-    cfg = make_cfg(
-        "memory.exclude_chats=[C2]", "memory.exclude_speakers=['<U3>']", "memory.embedder.kind=none"
-    )
-    build = memory.run(cfg, CHATS)
+    cfg = make_cfg("memory.exclude_chats=['3301@chatroom']", "memory.exclude_speakers=['李阿姨']",
+                   "memory.embedder.kind=none")  # fmt: skip
+    build = memory.run(cfg, CHATS, MAPPING)
     write_index(tmp_path, build.snippets, None, {})
     index = MemoryIndex.load(tmp_path)
     assert index.search("Guilin October secret plans", 5, "lexical") == []  # chat C2
     texts = " ".join(s.text for s in build.snippets)
     assert "jasmine is blooming" not in texts and "lovely" not in texts  # <U3> said / was named
     assert index.search("Suzhou jasmine", 1, "lexical")[0].snippet.chat == "C3"  # her own words stay
-    later = memory.run(make_cfg("memory.until=2026-03-01"), CHATS)
+    later = memory.run(make_cfg("memory.until=2026-03-01"), CHATS, MAPPING)
     assert later.snippets == [] and later.report["messages_left_out"] == {"after_until": len(CHATS)}
 
 
-def test_unknown_chat_ids_and_bad_dates_are_named(make_cfg):
-    with pytest.raises(StageError, match=r"\['C9'\].*C1, C2"):
-        memory.approved(make_cfg("memory.include_chats=[C9]"), CHATS)
+def test_chats_and_people_are_named_as_the_user_knows_them_and_an_unknown_one_is_an_error(make_cfg):
+    """C1 and <U3> are numbered by message count (a new export renumbers them): refused. Names and
+    ids resolve through the private mapping; a name that resolves to nothing or to two is an error."""
+    kept, _ = memory.approved(make_cfg("memory.include_chats=['花园']"), CHATS, MAPPING)
+    assert set(kept["chat"]) == {"C3"}
+    with pytest.raises(StageError, match=r"memory\.include_chats: 'C1' is an anonymized number"):
+        memory.approved(make_cfg("memory.include_chats=[C1]"), CHATS, MAPPING)
+    with pytest.raises(StageError, match=r"memory\.exclude_speakers: '<U3>' is an anonymized number"):
+        memory.approved(make_cfg("memory.exclude_speakers=['<U3>']"), CHATS, MAPPING)
+    with pytest.raises(StageError, match=r"memory\.exclude_chats: '家人群' matches no chat"):
+        memory.approved(make_cfg("memory.exclude_chats=['家人群']"), CHATS, MAPPING)
+    with pytest.raises(StageError, match=r"'Aunt Li' names several \(2\)"):
+        memory.approved(make_cfg("memory.exclude_speakers=['Aunt Li']"), CHATS, MAPPING)
     with pytest.raises(StageError, match=r"memory\.since = 'March'"):
-        memory.approved(make_cfg("memory.since=March"), CHATS)
+        memory.approved(make_cfg("memory.since=March"), CHATS, MAPPING)
 
 
 def test_snippets_hold_no_pii_shaped_text_and_say_why_one_was_dropped(make_cfg):
-    build = memory.run(make_cfg(), CHATS)
+    build = memory.run(make_cfg(), CHATS, MAPPING)
     assert not [s.text for s in build.snippets if find_pii(s.text)]
     assert build.report["snippets_dropped"]["pii_phone"] == 1
     assert "13812345678" not in json.dumps(build.report)
 
 
 def test_snippets_stay_inside_one_conversation_and_hide_who_the_others_are(make_cfg):
-    build = memory.run(make_cfg(), CHATS)
+    build = memory.run(make_cfg(), CHATS, MAPPING)
     c1 = [s for s in build.snippets if s.chat == "C1"]
     assert [s.session for s in c1] == ["C1:0"]  # the session 10 hours later was dropped (PII), not merged
     lines = ["<PERSON>: grandma what are you cooking", "<TARGET>: my cat Mochi is 6 years old now"]
@@ -299,10 +319,16 @@ def test_chunk_boundaries(lengths, max_messages, overlap, max_chars, expected):
     assert memory.chunks(lines, max_messages, overlap, max_chars) == expected
 
 
+def write_mapping(data_dir):
+    (data_dir / "private").mkdir(parents=True, exist_ok=True)
+    (data_dir / "private" / "speaker_mapping.json").write_text(json.dumps(MAPPING), encoding="utf-8")
+
+
 def test_the_stage_writes_a_lexical_index_and_a_report(make_cfg, data_dir):
     src = data_dir / "interim" / "anonymize"
     src.mkdir(parents=True)
     CHATS.to_parquet(src / "messages.parquet")
+    write_mapping(data_dir)
     memory_main([f"paths.data={data_dir}", "memory.embedder.kind=none"])
     out = data_dir / "processed" / "memory"
     report = json.loads((out / "report.json").read_text())
@@ -317,6 +343,7 @@ def test_the_stage_embeds_with_the_offline_encoder(make_cfg, data_dir):
     src = data_dir / "interim" / "anonymize"
     src.mkdir(parents=True)
     CHATS.to_parquet(src / "messages.parquet")
+    write_mapping(data_dir)
     memory_main([f"paths.data={data_dir}"])
     index = MemoryIndex.load(data_dir / "processed" / "memory" / "index")
     assert (

@@ -172,7 +172,7 @@ def test_memory_augmented_examples_never_see_their_own_conversation_or_the_futur
     messages = table(rows)
     cfg = make_cfg("sft_data.val_fraction=0", "sft_data.memory.fraction=1", "sft_data.memory.reply_aware=1",
                    "memory.embedder.kind=none")  # fmt: skip
-    write_index(tmp_path, memory.run(cfg, messages).snippets, None, {})
+    write_index(tmp_path, memory.run(cfg, messages, {}).snippets, None, {})
     index = MemoryIndex.load(tmp_path)
     by_id = {s.id: s for s in index.snippets}
     data = run(cfg, messages, index)

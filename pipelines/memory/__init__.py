@@ -1,6 +1,6 @@
 """Stage `memory`: anonymized messages -> a retrieval index of short conversation snippets.
 
-    python -m pipelines.memory [memory.include_chats=[C1]] [memory.embedder.kind=none]
+    python -m pipelines.memory ["memory.include_chats=['家人群']"] [memory.embedder.kind=none]
 
 Only approved chats and dates are remembered, never excluded speakers. A snippet is a short piece of
 one conversation (sessions as in sft_data, never crossing a silence) where the persona speaks,
@@ -13,6 +13,7 @@ embedding model, dense vectors: the runtime loads it with numpy alone (plus the 
 from __future__ import annotations
 
 import importlib.util
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date
@@ -25,7 +26,7 @@ from omegaconf import DictConfig, OmegaConf
 from pipelines.conversations import session_key, session_numbers
 from pipelines.stage import StageError
 from runtime.memory import Embedder, Snippet, lines_of
-from runtime.pii import find_pii
+from runtime.pii import find_pii, name_key
 from runtime.prompt import PLACEHOLDER_RE, TARGET, Turn, render_text
 
 OTHER = "<PERSON>"  # every non-persona speaker in a snippet
@@ -40,30 +41,72 @@ class MemoryBuild:
 # ---------------------------------------------------------------------------- what may be remembered
 
 
-def approved(cfg: DictConfig, messages: pd.DataFrame) -> tuple[pd.DataFrame, Counter]:
+UNSTABLE = re.compile(r"C\d+|<U\d+>")  # numbered by message count: adding an export renumbers them
+
+
+def resolve(entries, setting: str, table: dict, fields: tuple[str, str]) -> set[str]:
+    """Chats or people named as the user knows them (a chat's name or id; a person's name or
+    wxid) -> their keys in this build (C1…, <U1>…), through the private mapping. An entry that
+    matches nothing, or several, or is itself an anonymized number, is an error."""
+    ids_field, names_field = fields
+    out = set()
+    for entry in entries or ():
+        entry = str(entry)
+        if UNSTABLE.fullmatch(entry):
+            raise StageError(
+                f"memory.{setting}: {entry!r} is an anonymized number, given by message count: it moves "
+                "to another chat or person when an export is added. Name it as you know it (a chat's "
+                "name or id, a person's name or wxid); data/private/speaker_mapping.json lists them"
+            )
+        key = name_key(entry)
+
+        def known_as(item: dict) -> set[str]:
+            ids, names = item.get(ids_field, []), item.get(names_field, [])
+            values = [ids] if isinstance(ids, str) else list(ids)
+            values += [names] if isinstance(names, str) else list(names)
+            return {name_key(str(v)) for v in values if v}
+
+        found = sorted(k for k, item in table.items() if key in known_as(item))
+        if not found:
+            raise StageError(
+                f"memory.{setting}: {entry!r} matches no {'chat' if 'chat' in setting else 'person'} in "
+                "these exports (check the spelling against data/private/speaker_mapping.json)"
+            )
+        if len(found) > 1:
+            raise StageError(f"memory.{setting}: {entry!r} names several ({len(found)}); give the id instead")
+        out.add(found[0])
+    return out
+
+
+def approvals(cfg: DictConfig, mapping: dict) -> tuple[set[str] | None, set[str], set[str]]:
+    """(chats to include (None: all), chats to exclude, speakers to exclude) as this build's keys."""
+    c, chats, speakers = cfg.memory, mapping.get("chats", {}), mapping.get("speakers", {})
+    include = resolve(c.include_chats, "include_chats", chats, ("chat_id", "chat_name"))
+    return (
+        include or None,
+        resolve(c.exclude_chats, "exclude_chats", chats, ("chat_id", "chat_name")),
+        resolve(c.exclude_speakers, "exclude_speakers", speakers, ("sender_ids", "names")),
+    )
+
+
+def approved(cfg: DictConfig, messages: pd.DataFrame, mapping: dict) -> tuple[pd.DataFrame, Counter]:
     """Messages that may enter memory, and how many were left out for which reason (every message is
-    either kept or counted once, under the first reason that applies)."""
+    either kept or counted once, under the first reason that applies). `mapping` is anonymize's
+    private mapping, which turns the chats and people named in conf/memory into this build's keys."""
     c = cfg.memory
     reasons = pd.Series("", index=messages.index, dtype=object)
 
     def drop(mask: pd.Series, reason: str) -> None:
         reasons[mask & (reasons == "")] = reason
 
-    chats = set(messages["chat"].unique())
-    include = set(c.include_chats or chats)
-    unknown = (include | set(c.exclude_chats)) - chats
-    if unknown:
-        raise StageError(
-            f"memory.include_chats / exclude_chats name {sorted(unknown)}, which are not chats in "
-            f"{c.input}/messages.parquet (chats there: {sorted(chats)}); chat ids are the anonymized C1, C2…"
-        )
-    drop(~messages["chat"].isin(include) | messages["chat"].isin(set(c.exclude_chats)), "chat_not_approved")
+    include, exclude_chats, excluded = approvals(cfg, mapping)
+    include = include if include is not None else set(messages["chat"].unique())
+    drop(~messages["chat"].isin(include) | messages["chat"].isin(exclude_chats), "chat_not_approved")
     tz = messages["ts"].dt.tz
     if c.since:
         drop(messages["ts"] < pd.Timestamp(_date(c.since, "memory.since")).tz_localize(tz), "before_since")
     if c.until:
         drop(messages["ts"] >= pd.Timestamp(_date(c.until, "memory.until")).tz_localize(tz), "after_until")
-    excluded = set(c.exclude_speakers)
     drop(messages["speaker"].isin(excluded) | messages["quote_speaker"].isin(excluded), "excluded_speaker")
     if excluded:  # their placeholder inside someone else's text would still say they were there
         texts = messages["text"].fillna("") + " " + messages["quote_of"].fillna("")
@@ -165,11 +208,11 @@ def build_snippets(cfg: DictConfig, kept: pd.DataFrame, sessions: pd.Series) -> 
     return snippets, dropped
 
 
-def run(cfg: DictConfig, messages: pd.DataFrame) -> MemoryBuild:
+def run(cfg: DictConfig, messages: pd.DataFrame, mapping: dict) -> MemoryBuild:
     """Snippets to index from the anonymized table, with the report (everything but embeddings)."""
     c = cfg.memory
     sessions = session_numbers(messages, c.session_gap_minutes)
-    kept, left_out = approved(cfg, messages)
+    kept, left_out = approved(cfg, messages, mapping)
     snippets, dropped = build_snippets(cfg, kept, sessions)
     chats = sorted(messages["chat"].unique())
     remembered = sorted({s.chat for s in snippets})

@@ -3,6 +3,7 @@ with the encoder copied in for dense retrieval), report.json and metrics.json.""
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
 from pathlib import Path
@@ -33,8 +34,12 @@ def main(argv: list[str] | None = None) -> None:
         raise stage.StageError(
             f"{src} not found: run the anonymize stage first (python -m pipelines.anonymize)"
         )
+    mapping_file = Path(cfg.anonymize.mapping)
+    if not mapping_file.is_file():
+        raise stage.StageError(f"{mapping_file} not found: run the anonymize stage first")
+    mapping = json.loads(mapping_file.read_text(encoding="utf-8"))
     started = time.perf_counter()
-    build = memory.run(cfg, pd.read_parquet(src))
+    build = memory.run(cfg, pd.read_parquet(src), mapping)
     folder = memory.embedder_folder(cfg)
     vectors = lines = None
     if folder and build.snippets:
