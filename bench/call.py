@@ -10,7 +10,8 @@ Reported per run: video frames out / processed per second (the engine keeps up w
 camera's 25 fps), the engine's ms per frame; voice RTF (compute per block / block length: above 1 the
 voice cannot keep up), late blocks, latency (algorithmic + compute + device); the CPU share of each
 part (CPU seconds its own work took on its threads, `time.thread_time`, over wall seconds; 2.0 = both
-cores); peak resident memory of the process during the run (Linux), next to the call-mode estimate
+cores); resident memory before the run's models load and at its peak (Linux; the three runs share
+one process, so later rows start from what earlier ones left), next to the call-mode estimate
 `doctor` prints. `--append` adds the table to bench/RESULTS.md under today's date.
 """
 
@@ -127,7 +128,7 @@ def main() -> None:
         f"{available_providers()}; demo call stand-ins paced in real time",
         "",
         "| run | video fps out / processed | engine ms/frame | video CPU | voice RTF | late blocks | "
-        "voice latency ms | voice CPU | peak RSS |",
+        "voice latency ms | voice CPU | RSS before loading -> peak |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
 
@@ -136,7 +137,9 @@ def main() -> None:
 
     for name, r in rows.items():
         fps = f"{r['fps_out']:.1f} / {r['fps_processed']:.1f}" if "fps_out" in r else "–"
-        rss = f"{r['rss_peak'] / 2**20:.0f} MiB" if r.get("rss_peak") else "n/a"
+        rss = (
+            f"{r['rss_start'] / 2**20:.0f} -> {r['rss_peak'] / 2**20:.0f} MiB" if r.get("rss_peak") else "n/a"
+        )
         formats = {"frame_ms": "{:.1f}", "video_cpu": "{:.2f}", "rtf": "{:.2f}", "late": "{}",
                    "latency": "{:.0f}", "voice_cpu": "{:.2f}"}  # fmt: skip
         cells = [fps, *(cell(r, key, fmt) for key, fmt in formats.items()), rss]

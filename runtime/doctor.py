@@ -63,9 +63,10 @@ def gpus() -> list[tuple[str, int]]:
 
 
 # Call mode beyond its model files: Python, numpy, OpenCV, ONNX Runtime and the live buffers (a few
-# 1080p frames in flight, audio blocks). Measured by bench/call.py on the demo call (peak RSS less
-# the model files), rounded up.
-CALL_RUNTIME = int(0.45 * GB)
+# frames in flight, audio blocks). Measured on the demo call (2026-12-03, 720p camera, CPU): peak
+# RSS 328 MB with ~92 MB of model files loaded, so ~0.2 GB; rounded up for 1080p frames.
+CALL_RUNTIME = int(0.3 * GB)
+VOICE_LOADED = ("onnx", "content_onnx", "pitch_onnx", "index_vectors")  # voice.json keys call mode loads
 # ONNX Runtime holds a graph's weights once and allocates activations on top; the voice's graphs
 # (content encoder + synthesizer) run at a few blocks a second with small activations.
 ONNX_FACTOR = 1.5
@@ -79,12 +80,22 @@ def folder_bytes(folder) -> int:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) if folder else 0
 
 
+def voice_loaded_bytes(folder) -> int:
+    """The voice files call mode loads (not the RVC .pth/.index shipped for other tools)."""
+    if folder is None:
+        return 0
+    import json
+
+    spec = json.loads((folder / "voice.json").read_text(encoding="utf-8"))
+    return sum((folder / spec[k]).stat().st_size for k in VOICE_LOADED if spec.get(k))
+
+
 def call_memory(bundle) -> int | None:
     """Bytes call mode needs with this bundle's face and voice (None when it has neither); a model
     swapper given on the command line (inswapper_128: 0.55 GB file) comes on top."""
     if bundle.voice is None and bundle.face is None:
         return None
-    return int(ONNX_FACTOR * (folder_bytes(bundle.voice) + folder_bytes(bundle.face))) + CALL_RUNTIME
+    return int(ONNX_FACTOR * (voice_loaded_bytes(bundle.voice) + folder_bytes(bundle.face))) + CALL_RUNTIME
 
 
 def call_lines(chat_need: int, call_need: int | None, devices: list[tuple[str, int]], free_ram) -> list[str]:

@@ -86,6 +86,8 @@ def test_doctor_puts_call_modes_memory_next_to_chat_modes_and_says_if_both_fit(b
     fs.write_faceset(bundle / "face", size=128)
     (bundle / "voice").mkdir()
     (bundle / "voice" / "voice.onnx").write_bytes(b"\0" * (64 << 20))  # 64 MiB of "weights"
+    (bundle / "voice" / "voice.pth").write_bytes(b"\0" * (32 << 20))  # for other tools: not loaded
+    (bundle / "voice" / "voice.json").write_text(json.dumps({"onnx": "voice.onnx", "pth": "voice.pth"}))
     manifest = json.loads((bundle / MANIFEST).read_text(encoding="utf-8"))
     manifest["components"] |= {
         "face": {"path": "face", "faces": 3, "crop": {"template": "arcface", "size": 128},
@@ -96,7 +98,7 @@ def test_doctor_puts_call_modes_memory_next_to_chat_modes_and_says_if_both_fit(b
     del manifest["files"], manifest["schema_version"]
     write_manifest(bundle, manifest)
     need = doctor.call_memory(open_bundle(bundle))
-    assert need == pytest.approx(doctor.CALL_RUNTIME + 1.5 * (64 << 20), rel=0.02)
+    assert need == pytest.approx(doctor.CALL_RUNTIME + 1.5 * (64 << 20), rel=0.02)  # onnx + face files
     monkeypatch.setattr(doctor, "gpus", lambda: [("RTX 4090", 24 * doctor.GB), ("tiny GPU", need // 2)])
     _, lines = doctor.report(str(bundle))
     call = next(line for line in lines if line.startswith("call mode:"))

@@ -240,7 +240,9 @@ def test_retrieval_settings_reject_unknown_keys_and_modes():
 
 def test_every_message_is_remembered_or_counted_with_a_reason(make_cfg):
     cfg = make_cfg(
-        "memory.exclude_chats=['旅行计划']", "memory.exclude_speakers=[wxid_aunt_li]", "memory.since=2026-03-01"
+        "memory.exclude_chats=['旅行计划']",
+        "memory.exclude_speakers=[wxid_aunt_li]",
+        "memory.since=2026-03-01",
     )
     kept, left_out = memory.approved(cfg, CHATS, MAPPING)
     assert len(kept) + sum(left_out.values()) == len(CHATS)

@@ -228,6 +228,12 @@ def video_part(args: argparse.Namespace, face_dir, kill, stop):
     from runtime.face.cli import engine_from_args, sinks_from_args
     from runtime.face.live import open_source
 
+    if args.fps is None and not str(args.camera).isdigit():  # a file camera: its own frame rate out
+        from runtime.face.live import VideoFileSource
+
+        probe = VideoFileSource(args.camera)
+        args.fps = probe.fps
+        probe.close()
     engine, info = engine_from_args(face_dir, args, kill)
     source = open_source(args.camera, args.resolution, engine.s.fps, paced=True)
     sink = sinks_from_args(args, engine.s.fps, kill, stop)

@@ -1,0 +1,508 @@
+"""dvc.yaml must declare everything a stage reads, or DVC trusts a stale output.
+
+For every `python -m pipelines.<name>` stage this module derives, statically with `ast`:
+
+- the code closure: the stage's own package (or module) and every project module (`pipelines.*`,
+  `runtime.*`) it imports, transitively, including imports inside functions and the parent packages
+  an import runs. Each file must lie under one of the stage's `deps`.
+- the config reads: chains such as `cfg.sft.max_steps`, `cfg["sft"]`, `cfg.sft.get("x")`,
+  `OmegaConf.select(cfg, "a.b")`, and reads through aliases (`c = cfg.anonymize; c.mapping`), in the
+  functions the stage can reach from its `__main__` (a stage that imports `pipelines.sft` for one
+  helper does not read all of sft's settings). Each read must be covered by the stage's `params`
+  (`memory` covers `memory.retrieval.max_tokens`; `subject.consent` covers only its subtree).
+
+A name `cfg` whose first key is not a config group (params.yaml's top level) holds a sub-config that
+a caller passed in, e.g. `build_detector(cfg.face_align.detectors)`: the caller's `cfg.face_align.
+detectors` is then the read, of the whole subtree.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections.abc import Collection, Iterator
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+PROJECT_PACKAGES = ("pipelines", "runtime")
+STAGE_CMD = re.compile(r"^python -m pipelines\.(\w+)\b")
+ROOT_NAMES = {"cfg"}  # the project's name for the composed config (also `self.cfg`)
+CONFIG_LOADERS = {"load_config", "compose_config"}  # `x = stage.load_config(...)` binds x to it too
+DICT_METHODS = {"get", "items", "keys", "values", "copy", "pop", "setdefault"}  # reads of the node itself
+
+# What needs no DVC param, and why. Keep it short: each entry is a place DVC cannot see a change.
+IGNORED_GROUPS = {
+    "paths": "paths reach DVC as deps and outs, not as params",
+}
+IGNORED_FUNCTIONS = {
+    ("pipelines.stage", "require_consent"): "the consent gate every stage runs: refuses to run, changes no output",
+}
+STAGES_WITHOUT_PARAMS = {
+    "config": "composes conf/ (its dep) into params.yaml, its out: it reads no params",
+}
+
+
+# ---- modules and imports ----
+
+
+def module_file(name: str, root: Path) -> Path | None:
+    """The file that runs for an import of `name`, when it is a project module."""
+    if name.split(".")[0] not in PROJECT_PACKAGES:
+        return None
+    base = root.joinpath(*name.split("."))
+    for path in (base / "__init__.py", base.with_suffix(".py")):
+        if path.is_file():
+            return path
+    return None
+
+
+@dataclass
+class Module:
+    name: str
+    path: Path  # relative to the project root
+    tree: ast.Module
+    defs: dict[str, ast.AST] = field(default_factory=dict)  # top-level functions and classes
+    runs: set[str] = field(default_factory=set)  # project modules its imports execute
+    modules: dict[str, str] = field(default_factory=dict)  # local name -> module it is bound to
+    symbols: dict[str, tuple[str, str]] = field(default_factory=dict)  # local name -> (module, name)
+
+    @property
+    def runs_nothing(self) -> bool:
+        """Only a docstring (a package's __init__): importing it cannot change an output."""
+        body = self.tree.body
+        return all(isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant) for s in body)
+
+
+def with_parents(name: str) -> list[str]:
+    """`a.b.c` runs `a`, `a.b` and `a.b.c`."""
+    parts = name.split(".")
+    return [".".join(parts[: i + 1]) for i in range(len(parts))]
+
+
+@cache
+def load_module(name: str, root: Path) -> Module:
+    path = module_file(name, root)
+    assert path is not None, name
+    mod = Module(name, path.relative_to(root), ast.parse(path.read_text(encoding="utf-8"), str(path)))
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    for node in mod.tree.body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            mod.defs[node.name] = node
+    for node in ast.walk(mod.tree):  # every import, at any depth: a function's import runs when called
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                mod.runs.update(with_parents(alias.name))
+                if alias.asname:
+                    mod.modules[alias.asname] = alias.name
+                else:
+                    top = alias.name.split(".")[0]
+                    mod.modules[top] = top
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:  # relative: from .x import y / from .. import y
+                base = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
+                base = f"{base}.{node.module}" if node.module else base
+            else:
+                base = node.module or ""
+            mod.runs.update(with_parents(base))
+            for alias in node.names:
+                local, sub = alias.asname or alias.name, f"{base}.{alias.name}"
+                if module_file(sub, root):  # `from pipelines import stage`: a submodule
+                    mod.runs.add(sub)
+                    mod.modules[local] = sub
+                elif alias.name != "*":
+                    mod.symbols[local] = (base, alias.name)
+    mod.runs = {m for m in mod.runs if module_file(m, root)}
+    mod.modules = {k: v for k, v in mod.modules.items() if module_file(v, root)}
+    mod.symbols = {k: v for k, v in mod.symbols.items() if module_file(v[0], root)}
+    return mod
+
+
+def stage_seeds(name: str, root: Path) -> tuple[list[str], str]:
+    """The modules of stage `name` (all files of its package) and the one `python -m` runs."""
+    folder = root / "pipelines" / name
+    if folder.is_dir():
+        mods = [".".join(p.relative_to(root).with_suffix("").parts) for p in sorted(folder.rglob("*.py"))]
+        mods = [m.removesuffix(".__init__") for m in mods]
+        return mods, f"pipelines.{name}.__main__"
+    return [f"pipelines.{name}"], f"pipelines.{name}"
+
+
+def code_closure(seeds: list[str], root: Path) -> dict[str, str | None]:
+    """Every project module the seeds run: module -> the module whose import brought it in."""
+    via: dict[str, str | None] = {}
+    todo = [(m, None) for s in seeds for m in with_parents(s) if module_file(m, root)]
+    while todo:
+        name, parent = todo.pop()
+        if name in via:
+            continue
+        via[name] = parent
+        todo += [(m, name) for m in sorted(load_module(name, root).runs) if m not in via]
+    return via
+
+
+# ---- what the stage can reach ----
+
+Unit = tuple[str, str | None]  # (module, top-level function or class), or (module, None): module-level code
+
+
+def unit_nodes(unit: Unit, root: Path) -> list[ast.AST]:
+    mod = load_module(unit[0], root)
+    if unit[1] is not None:
+        return [mod.defs[unit[1]]]
+    defs = ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef
+    return [s for s in mod.tree.body if not isinstance(s, defs)]
+
+
+def resolve(module: str, name: str, root: Path, seen: frozenset = frozenset()) -> Unit | None:
+    """The top-level function or class `name` means in `module`, following re-exports."""
+    if (module, name) in seen or not module_file(module, root):
+        return None
+    mod = load_module(module, root)
+    if name in mod.defs:
+        return (module, name)
+    if name in mod.symbols:
+        return resolve(*mod.symbols[name], root, seen | {(module, name)})
+    return None
+
+
+def references(unit: Unit, root: Path) -> Iterator[Unit]:
+    """The project functions and classes a unit names (a call, a callback, a base class...)."""
+    mod = load_module(unit[0], root)
+    for top in unit_nodes(unit, root):
+        parents = {child: node for node in ast.walk(top) for child in ast.iter_child_nodes(node)}
+        for node in ast.walk(top):
+            if not isinstance(node, ast.Name):
+                continue
+            if node.id in mod.modules:  # modeling.load_model, voice.convert.ModelInfo
+                target, attr = mod.modules[node.id], parents.get(node)
+                while isinstance(attr, ast.Attribute) and module_file(f"{target}.{attr.attr}", root):
+                    target, attr = f"{target}.{attr.attr}", parents.get(attr)
+                if isinstance(attr, ast.Attribute) and (found := resolve(target, attr.attr, root)):
+                    yield found
+            elif found := resolve(unit[0], node.id, root):
+                yield found
+
+
+def reachable(entry: str, closure: Collection[str], root: Path) -> set[Unit]:
+    """Units run by `python -m entry`: module-level code of every module imported, and whatever it
+    names, transitively. A class counts whole (its methods are called through instances)."""
+    todo: list[Unit] = [(entry, None), *((m, None) for m in closure)]
+    seen: set[Unit] = set()
+    while todo:
+        unit = todo.pop()
+        if unit not in seen:
+            seen.add(unit)
+            todo += [u for u in references(unit, root) if u not in seen]
+    return seen
+
+
+# ---- config reads ----
+
+
+@dataclass(frozen=True)
+class Read:
+    path: tuple[str, ...]  # () for the whole config
+    where: str  # file:line
+    dynamic: str = ""  # the key expression the checker could not resolve, if any
+
+
+def constant_strings(node: ast.AST, module: Module) -> list[str] | None:
+    """The values of a literal tuple/list of strings, or of a module-level name bound to one."""
+    if isinstance(node, ast.Name):
+        for stmt in module.tree.body:
+            if isinstance(stmt, ast.Assign) and any(
+                isinstance(t, ast.Name) and t.id == node.id for t in stmt.targets
+            ):
+                return constant_strings(stmt.value, module)
+        return None
+    if isinstance(node, ast.Tuple | ast.List | ast.Set):
+        values = [e.value for e in node.elts if isinstance(e, ast.Constant) and isinstance(e.value, str)]
+        return values if len(values) == len(node.elts) else None
+    return None
+
+
+def loop_values(name: str, node: ast.AST, parents: dict, module: Module) -> list[str] | None:
+    """The strings `name` takes in an enclosing `for name in (...)` loop or comprehension."""
+    while node in parents:
+        node = parents[node]
+        loops = []
+        if isinstance(node, ast.ListComp | ast.SetComp | ast.DictComp | ast.GeneratorExp):
+            loops = node.generators
+        elif isinstance(node, ast.For):
+            loops = [node]
+        for loop in loops:
+            if isinstance(loop.target, ast.Name) and loop.target.id == name:
+                return constant_strings(loop.iter, module)
+    return None
+
+
+def chain(node: ast.AST, parents: dict, module: Module) -> tuple[list[tuple[str, ...]], ast.AST, str]:
+    """Follow `node` up through `.a`, `["a"]`, `.get("a")`: the key paths read (more than one for a
+    subscript over a loop of constants), the outermost node of the chain, an unresolved key if any."""
+    paths: list[tuple[str, ...]] = [()]
+    while True:
+        up = parents.get(node)
+        if isinstance(up, ast.Attribute) and up.value is node:
+            call = parents.get(up)
+            if up.attr in DICT_METHODS and isinstance(call, ast.Call) and call.func is up:
+                key = call.args[0] if up.attr == "get" and call.args else None
+                if isinstance(key, ast.Constant) and isinstance(key.value, str):
+                    paths, node = [(*p, key.value) for p in paths], call
+                    continue
+                return paths, call, ""
+            paths, node = [(*p, up.attr) for p in paths], up
+        elif isinstance(up, ast.Subscript) and up.value is node and isinstance(up.ctx, ast.Load):
+            key = up.slice
+            if isinstance(key, ast.Constant) and isinstance(key.value, str):
+                paths, node = [(*p, key.value) for p in paths], up
+            elif isinstance(key, ast.Name) and (values := loop_values(key.id, up, parents, module)):
+                paths, node = [(*p, v) for p in paths for v in values], up
+            elif isinstance(key, ast.Constant):  # a list index: the node is read
+                return paths, up, ""
+            else:
+                return paths, up, ast.unparse(up)
+        else:
+            return paths, node, ""
+
+
+def is_root(node: ast.AST, roots: set[str]) -> bool:
+    if isinstance(node, ast.Name):
+        return node.id in roots
+    return isinstance(node, ast.Attribute) and node.attr in ROOT_NAMES and isinstance(node.value, ast.Name)
+
+
+def config_reads(unit: Unit, groups: Collection[str], root: Path) -> Iterator[Read]:
+    """The config a unit reads. Aliases (`c = cfg.face_export`) are followed; a chain passed on or
+    iterated is a read of its whole subtree; the bare config passed to a project function is read
+    there (its `cfg` parameter), passed to OmegaConf (`to_container(cfg)`) it is read whole."""
+    mod = load_module(unit[0], root)
+    for top in unit_nodes(unit, root):
+        parents = {child: node for node in ast.walk(top) for child in ast.iter_child_nodes(node)}
+        roots = set(ROOT_NAMES)
+        for node in ast.walk(top):
+            if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call):
+                func = node.value.func
+                if getattr(func, "attr", getattr(func, "id", None)) in CONFIG_LOADERS:
+                    roots |= {t.id for t in node.targets if isinstance(t, ast.Name)}
+        aliases: dict[str, tuple[str, ...]] = {}  # name -> config path it holds
+        alias_nodes: set[ast.AST] = set()  # the chains assigned to an alias: read through the alias
+        for _ in range(3):  # aliases of aliases (`t = cfg.voice_train; m = t.model`)
+            for node in ast.walk(top):
+                if (
+                    isinstance(node, ast.Assign)
+                    and len(node.targets) == 1
+                    and isinstance(node.targets[0], ast.Name)
+                ):
+                    for base in ast.walk(node.value):
+                        if not (is_root(base, roots) or (isinstance(base, ast.Name) and base.id in aliases)):
+                            continue
+                        paths, outer, dynamic = chain(base, parents, mod)
+                        prefix = aliases.get(base.id, ()) if isinstance(base, ast.Name) else ()
+                        if outer is node.value and not dynamic and len(paths) == 1:
+                            path = (*prefix, *paths[0])
+                            if path and path[0] in groups:
+                                aliases[node.targets[0].id] = path
+                                alias_nodes.add(base)
+        for node in ast.walk(top):
+            if node in alias_nodes:
+                continue
+            alias = isinstance(node, ast.Name) and node.id in aliases and isinstance(node.ctx, ast.Load)
+            if not (alias or is_root(node, roots)) or isinstance(getattr(node, "ctx", None), ast.Store):
+                continue
+            where = f"{mod.path}:{node.lineno}"
+            up = parents.get(node)
+            if is_root(node, roots) and isinstance(up, ast.Call) and node in up.args:
+                func = up.func
+                owner = getattr(func, "value", None)
+                if not (isinstance(owner, ast.Name) and owner.id == "OmegaConf"):
+                    continue  # cfg passed to a project function: read where that function reads it
+                key = up.args[1] if func.attr == "select" and len(up.args) > 1 else None
+                if isinstance(key, ast.Constant) and isinstance(key.value, str):
+                    yield Read(tuple(key.value.split(".")), where)
+                else:
+                    yield Read((), where)
+                continue
+            paths, _, dynamic = chain(node, parents, mod)
+            prefix = aliases[node.id] if alias else ()
+            for path in paths:
+                full = (*prefix, *path)
+                if full and (alias or full[0] in groups):
+                    yield Read(full, where)  # a dynamic key below it: the whole subtree is read
+                elif dynamic and not full:
+                    yield Read((), where, dynamic)  # cfg[name]: which group?
+                # else: the bare config (`"x" in cfg`), or a sub-config parameter named cfg
+
+
+# ---- the check ----
+
+
+def dep_paths(stage: dict) -> list[str]:
+    deps = [d if isinstance(d, str) else next(iter(d)) for d in stage.get("deps", [])]
+    return [d.rstrip("/") for d in deps]
+
+
+def param_paths(stage: dict) -> list[tuple[str, ...]]:
+    """`params` entries as key paths; `{params.yaml: [keys]}` entries too (other files are not config)."""
+    out = []
+    for entry in stage.get("params", []):
+        keys = [entry] if isinstance(entry, str) else entry.get("params.yaml", [])
+        out += [tuple(k.split(".")) for k in keys]
+    return out
+
+
+def stage_problems(name: str, stage: dict, groups: Collection[str], root: Path = ROOT) -> list[str]:
+    """What `stage` reads but does not declare, one line each."""
+    match = STAGE_CMD.match(stage["cmd"])
+    assert match, f"stage {name}: not a `python -m pipelines.<stage>` command"
+    seeds, entry = stage_seeds(match[1], root)
+    closure = code_closure(seeds, root)
+    deps = dep_paths(stage)
+    problems = []
+    for module, parent in sorted(closure.items(), key=lambda item: str(load_module(item[0], root).path)):
+        mod = load_module(module, root)
+        file = mod.path.as_posix()
+        if mod.runs_nothing or any(file == d or file.startswith(f"{d}/") for d in deps):
+            continue
+        via = f" (via {load_module(parent, root).path.as_posix()})" if parent else ""
+        problems.append(f"stage {name} reads {file}{via} but does not declare it")
+
+    if name in STAGES_WITHOUT_PARAMS:
+        return problems
+    declared = param_paths(stage)
+    reads: dict[tuple[str, ...], Read] = {}
+    for unit in sorted(reachable(entry, closure, root), key=lambda u: (u[0], u[1] or "")):
+        if unit in IGNORED_FUNCTIONS:
+            continue
+        for read in config_reads(unit, groups, root):
+            if read.path[:1] not in [(g,) for g in IGNORED_GROUPS]:
+                reads.setdefault(read.path, read)
+    for path, read in sorted(reads.items()):
+        if read.dynamic:
+            problems.append(
+                f"stage {name} reads config {read.dynamic} ({read.where}), a key the checker cannot "
+                "resolve: use a literal key or a loop over literal keys"
+            )
+        elif not any(path[: len(p)] == p for p in declared):
+            what = f"config {'.'.join(path)}" if path else "the whole config"
+            problems.append(f"stage {name} reads {what} ({read.where}) but its params do not cover it")
+    return problems
+
+
+def pipeline() -> dict:
+    return yaml.safe_load((ROOT / "dvc.yaml").read_text(encoding="utf-8"))["stages"]
+
+
+def config_groups() -> set[str]:
+    params = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))
+    return {k for k in params if not k.startswith("_")}
+
+
+PYTHON_STAGES = sorted(n for n, s in pipeline().items() if STAGE_CMD.match(s["cmd"]))
+
+
+@pytest.mark.parametrize("name", PYTHON_STAGES)
+def test_stage_declares_the_code_and_config_it_reads(name):
+    """A file or setting a stage reads but does not declare lets `dvc repro` keep a stale output."""
+    problems = stage_problems(name, pipeline()[name], config_groups())
+    assert not problems, "\n".join(problems)
+
+
+def test_every_stage_is_checked():
+    """A stage run another way (a shell script, `python pipelines/x.py`) would escape the check."""
+    assert PYTHON_STAGES == sorted(pipeline())
+
+
+def test_a_missing_code_dep_or_param_is_reported():
+    """The check can fail: sft as dvc.yaml declared it before this test existed."""
+    stale = {
+        "cmd": "python -m pipelines.sft --params params.yaml",
+        "deps": ["pipelines/sft", "pipelines/modeling.py", "runtime/prompt.py", "data/models/base_model"],
+        "params": ["model", "sft"],
+    }
+    problems = stage_problems("sft", stale, config_groups())
+    assert "stage sft reads runtime/memory.py (via pipelines/sft/__init__.py) but does not declare it" in problems
+    assert any(p.startswith("stage sft reads config memory.retrieval.max_tokens (") for p in problems)
+    assert any(p.startswith("stage sft reads config sft_data (") for p in problems)  # recipe(): cfg[k]
+    assert not any("pipelines/modeling.py" in p or "config model" in p for p in problems)
+
+
+def write(root: Path, files: dict[str, str]) -> Path:
+    for rel, text in files.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text, encoding="utf-8")
+    return root
+
+
+TOY = {
+    "pipelines/__init__.py": '"""Stages."""\n',
+    "pipelines/stage.py": "def load_config(name):\n    return {}\n",
+    "pipelines/toy/__init__.py": (
+        "from . import helpers\n"
+        "from pipelines.shared import unused_here\n"
+        "GROUPS = ('extra', 'more')\n"
+        "def run(cfg):\n"
+        "    c = cfg.toy\n"
+        "    helpers.scale(cfg)\n"
+        "    kept = {g: cfg[g] for g in GROUPS}\n"
+        "    return c.size, cfg.toy.get('mode'), cfg.paths.data, cfg['other']['key'], kept\n"
+    ),
+    "pipelines/toy/helpers.py": (
+        "def scale(cfg):\n"
+        "    from runtime import maths\n"
+        "    return maths.double(cfg.numbers.factor)\n"
+    ),
+    "pipelines/toy/__main__.py": (
+        "from pipelines import stage\n"
+        "from pipelines.toy import run\n"
+        "def main():\n"
+        "    cfg = stage.load_config('toy')\n"
+        "    run(cfg)\n"
+        "if __name__ == '__main__':\n"
+        "    main()\n"
+    ),
+    "pipelines/shared.py": "def unused_here(cfg):\n    return cfg.never.read\n",
+    "runtime/__init__.py": "",
+    "runtime/maths.py": "def double(x):\n    return 2 * x\n",
+}
+TOY_GROUPS = {"paths", "toy", "numbers", "other", "extra", "more", "never"}
+
+
+def test_closure_follows_relative_and_function_level_imports(tmp_path):
+    """`from . import helpers` and an import inside a function are code the stage runs; a module
+    imported but never called (shared.py) is code, but its config reads are not the stage's."""
+    toy = {"cmd": "python -m pipelines.toy", "deps": ["pipelines/toy"], "params": ["toy"]}
+    problems = stage_problems("toy", toy, TOY_GROUPS, write(tmp_path, TOY))
+    assert problems == [
+        "stage toy reads pipelines/shared.py (via pipelines/toy/__init__.py) but does not declare it",
+        "stage toy reads pipelines/stage.py (via pipelines/toy/__main__.py) but does not declare it",
+        "stage toy reads runtime/maths.py (via pipelines/toy/helpers.py) but does not declare it",
+        "stage toy reads config extra (pipelines/toy/__init__.py:7) but its params do not cover it",
+        "stage toy reads config more (pipelines/toy/__init__.py:7) but its params do not cover it",
+        "stage toy reads config numbers.factor (pipelines/toy/helpers.py:3) but its params do not cover it",
+        "stage toy reads config other.key (pipelines/toy/__init__.py:8) but its params do not cover it",
+    ]
+    declared = {
+        **toy,
+        "deps": ["pipelines/toy", "pipelines/shared.py", "pipelines/stage.py", "runtime"],
+        "params": ["toy", "numbers", "other.key", "extra", "more"],
+    }
+    assert stage_problems("toy", declared, TOY_GROUPS, tmp_path) == []
+
+
+def test_a_param_covers_its_subtree_only(tmp_path):
+    """`other.key` does not cover `other` read whole, nor `toy.size` the sibling `toy.mode`."""
+    toy = {
+        "cmd": "python -m pipelines.toy",
+        "deps": ["pipelines", "runtime"],
+        "params": ["toy.size", "numbers", "other.key.deeper", "extra", "more"],
+    }
+    problems = stage_problems("toy", toy, TOY_GROUPS, write(tmp_path, TOY))
+    assert [p.split(" (")[0] for p in problems] == [
+        "stage toy reads config other.key",
+        "stage toy reads config toy.mode",
+    ]
