@@ -30,6 +30,11 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     doctor = commands.add_parser("doctor", help="verify a bundle and check this machine can run it")
     doctor.add_argument("--bundle", required=True)
+    doctor.add_argument(
+        "--trust-new-key",
+        action="store_true",
+        help="accept a known bundle signed by a new key (rebuilt elsewhere)",
+    )
     from runtime.chat import add_arguments as chat_arguments
 
     chat_arguments(commands.add_parser("chat", help="let the persona chat (console, replay, wechat)"))
@@ -53,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "doctor":
         from runtime.doctor import report
 
-        code, lines = report(args.bundle)
+        code, lines = report(args.bundle, args.trust_new_key)
         print("\n".join(lines))
         return code
     if args.command == "chat":

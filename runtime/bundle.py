@@ -4,6 +4,7 @@ A bundle is a folder (`data/dist/<name>/`, optionally zipped for copying):
 
     manifest.json   schema version, components, the resolved config that built it, the consent
                     record, and the sha256 of every other file
+    manifest.sig    the build machine's Ed25519 signature of manifest.json and its public key
     chat_model/     the merged persona model (Hugging Face folder + still_model.json)
     policy.json     reply policy and AI disclosure settings (runtime.policy.PolicyConfig)
     memory/         retrieval memory: anonymized snippets, BM25 postings, embeddings + encoder and
@@ -20,11 +21,11 @@ A bundle is a folder (`data/dist/<name>/`, optionally zipped for copying):
 which verifies every checksum before anything is loaded (files unchanged since they last matched
 are remembered outside the bundle and not re-read; `doctor` always reads all) and refuses a bundle
 with missing, changed or extra files (a nested `manifest.json` included), symbolic links, or a
-component or file path that is absolute or leaves the bundle. This is corruption detection:
-someone who can rewrite manifest.json can rewrite its checksums too (signed manifests are issue
-16's next step), and someone who changes a file and sets its size and time back is only caught by
-a full check (`doctor`).
-Standard library only.
+component or file path that is absolute or leaves the bundle. The checksums detect corruption;
+`manifest.sig` (runtime/signing.py) says who built it: the runtime checks the Ed25519 signature
+and the key this PC pinned for the bundle's name on first use. Someone who changes a file and sets
+its size and time back is only caught by a full check (`doctor`). Standard library, plus
+`cryptography` for the signature.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from pathlib import Path, PurePosixPath
 
 SCHEMA_VERSION = 1
 MANIFEST = "manifest.json"
+MANIFEST_SIG = "manifest.sig"  # Ed25519 signature of manifest.json (runtime/signing.py)
 CHAT_MODEL = "chat_model"
 POLICY = "policy.json"
 MEMORY = "memory"
@@ -69,7 +71,7 @@ def walk(root: Path) -> tuple[list[str], list[str]]:
             rel = path.relative_to(root).as_posix()
             if path.is_symlink():
                 links.append(rel)
-            elif name in names and rel != MANIFEST:
+            elif name in names and rel not in (MANIFEST, MANIFEST_SIG):
                 files.append(rel)
     return sorted(files), sorted(links)
 
@@ -86,8 +88,9 @@ def inside(rel: str) -> bool:
     return bool(p.parts) and not p.is_absolute() and ".." not in p.parts and not windows
 
 
-def write_manifest(root: Path, manifest: dict) -> dict:
-    """Add schema version and checksums of every file in `root` to `manifest`; write manifest.json."""
+def write_manifest(root: Path, manifest: dict, key_file: str | Path) -> dict:
+    """Add schema version and checksums of every file in `root` to `manifest`; write manifest.json
+    and sign it with the private key in `key_file` (created on first use)."""
     links = walk(root)[1]
     if links:
         raise BundleError(
@@ -96,6 +99,9 @@ def write_manifest(root: Path, manifest: dict) -> dict:
     full = {"schema_version": SCHEMA_VERSION, **manifest}
     full["files"] = {rel: sha256_of(root / rel) for rel in bundle_files(root)}
     (root / MANIFEST).write_text(json.dumps(full, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    from runtime.signing import sign
+
+    sign(root, key_file)
     return full
 
 
@@ -103,6 +109,8 @@ def write_manifest(root: Path, manifest: dict) -> dict:
 class Bundle:
     root: Path
     manifest: dict
+    public_key: str = ""  # who signed it (hex Ed25519), as trusted on this PC
+    trust: str = ""  # "pinned" (first use here), "trusted", or "replaced" (--trust-new-key)
 
     @property
     def components(self) -> dict:
@@ -233,10 +241,16 @@ def verify(root: Path, cache: VerifiedFiles | None = None) -> list[str]:
     return problems
 
 
-def open_bundle(root: str | Path, full: bool = False, cache_dir: Path | None = None) -> Bundle:
+def open_bundle(
+    root: str | Path, full: bool = False, cache_dir: Path | None = None, accept_new_key: bool = False
+) -> Bundle:
     """The verified bundle at `root`; raises BundleError listing every problem (tampering, missing
-    or extra files) so nothing from a damaged bundle is ever loaded. Files unchanged (size and
-    modification time) since they last matched are not hashed again unless `full`."""
+    or extra files) so nothing from a damaged bundle is ever loaded. The manifest's signature must
+    check out, by the key this PC trusts for the bundle's name (the first one seen, unless
+    `accept_new_key`). Files unchanged (size and modification time) since they last matched are
+    not hashed again unless `full`."""
+    from runtime.signing import TrustedKeys, signer
+
     root = Path(root)
     cache = None if full else VerifiedFiles(root, cache_dir)
     problems = verify(root, cache)
@@ -245,4 +259,8 @@ def open_bundle(root: str | Path, full: bool = False, cache_dir: Path | None = N
     if problems:
         raise BundleError(f"bundle {root} failed verification:\n  " + "\n  ".join(problems) +
                           "\nRebuild it (dvc repro package) or copy it again.")  # fmt: skip
-    return Bundle(root, json.loads((root / MANIFEST).read_text(encoding="utf-8")))
+    manifest = json.loads((root / MANIFEST).read_text(encoding="utf-8"))
+    key = signer(root)
+    trusted = TrustedKeys((cache_dir or default_cache_dir()) / "trusted_keys.json")
+    trust = trusted.check(str(manifest.get("name", root.name)), key, accept_new_key)
+    return Bundle(root, manifest, key, trust)

@@ -165,10 +165,17 @@ def face_lines(bundle) -> list[str]:
     return [*lines, f"face back-end: {opencv}; {onnx}"]
 
 
-def report(bundle_dir: str) -> tuple[int, list[str]]:
+TRUST_WORDS = {
+    "pinned": "first use on this PC: now trusted for this name",
+    "trusted": "trusted on this PC",
+    "replaced": "the new key is now trusted for this name",
+}
+
+
+def report(bundle_dir: str, trust_new_key: bool = False) -> tuple[int, list[str]]:
     """(exit code, lines to print). 0: runs here; 1: bundle refused; 2: intact but will not fit."""
-    try:
-        bundle = open_bundle(bundle_dir, full=True)  # every byte, whatever a start remembered
+    try:  # every byte, whatever a start remembered
+        bundle = open_bundle(bundle_dir, full=True, accept_new_key=trust_new_key)
     except BundleError as e:
         return 1, [f"REFUSED: {e}"]
     from runtime.prompt import contract_problems
@@ -182,6 +189,7 @@ def report(bundle_dir: str) -> tuple[int, list[str]]:
     lines = [
         f"bundle {m['name']} (schema {m['schema_version']}, built {m['created']}): {len(m['files'])} files, "
         "all checksums match",
+        f"signed by key {bundle.public_key[:16]}… ({TRUST_WORDS[bundle.trust]})",
         f"components: {', '.join(bundle.components)}",
         f"chat model: {chat['base_model']}, {chat['weights_bytes'] / GB:.2f} GB weights, "
         f"prompt format v{chat['prompt_format_version']}",

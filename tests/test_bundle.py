@@ -10,6 +10,7 @@ import pytest
 
 from runtime import doctor
 from runtime.bundle import CHAT_MODEL, MANIFEST, POLICY, BundleError, open_bundle, write_manifest
+from tests.signing_key import TEST_KEY
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -28,7 +29,7 @@ def bundle(tmp_path: Path) -> Path:
         "components": {"chat_model": {"path": CHAT_MODEL, "base_model": "tiny", "prompt_format_version": 1,
                                       "weights_bytes": 1000}, "policy": {"path": POLICY}},
         "consent": {"relationship": "self", "date": "2026-01-15", "permitted_use": "family"},
-    })  # fmt: skip
+    }, TEST_KEY)  # fmt: skip
     return root
 
 
@@ -96,7 +97,7 @@ def test_doctor_puts_call_modes_memory_next_to_chat_modes_and_says_if_both_fit(b
                   "content_meaningful": False},
     }  # fmt: skip
     del manifest["files"], manifest["schema_version"]
-    write_manifest(bundle, manifest)
+    write_manifest(bundle, manifest, TEST_KEY)
     need = doctor.call_memory(open_bundle(bundle))
     assert need == pytest.approx(doctor.CALL_RUNTIME + 1.5 * (64 << 20), rel=0.02)  # onnx + face files
     monkeypatch.setattr(doctor, "gpus", lambda: [("RTX 4090", 24 * doctor.GB), ("tiny GPU", need // 2)])
@@ -144,7 +145,7 @@ def test_a_component_or_file_that_points_outside_the_bundle_is_refused(bundle, p
 def test_a_bundle_is_never_written_with_links_in_it(bundle):
     (bundle / "linked").symlink_to(bundle / POLICY)
     with pytest.raises(BundleError, match="symbolic links cannot go into a bundle"):
-        write_manifest(bundle, {"components": {}})
+        write_manifest(bundle, {"components": {}}, TEST_KEY)
 
 
 def test_the_runtime_prints_any_text_under_code_page_936(bundle):
@@ -156,7 +157,8 @@ def test_the_runtime_prints_any_text_under_code_page_936(bundle):
     env = {**os.environ, "PYTHONIOENCODING": "cp936", "PYTHONUTF8": "0"}
     manifest = json.loads((bundle / "manifest.json").read_text(encoding="utf-8"))
     manifest["name"] = "外婆 🌻"
-    (bundle / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False), encoding="utf-8")
+    del manifest["files"], manifest["schema_version"]
+    write_manifest(bundle, manifest, TEST_KEY)
     command = [sys.executable, "-m", "runtime", "doctor", "--bundle", str(bundle)]
     done = subprocess.run(command, env=env, capture_output=True, cwd=REPO, timeout=120)
     assert done.returncode in (0, 2), done.stderr.decode("utf-8", "replace")
@@ -176,7 +178,7 @@ def test_a_model_the_runtime_would_serve_differently_than_it_was_trained_is_refu
     info_file.write_text(json.dumps({**json.loads(info_file.read_text()), **change}))
     manifest = json.loads((bundle / MANIFEST).read_text(encoding="utf-8"))
     del manifest["files"], manifest["schema_version"]
-    write_manifest(bundle, manifest)
+    write_manifest(bundle, manifest, TEST_KEY)
     code, lines = doctor.report(str(bundle))
     assert code == 1 and problem in lines[0]
 
@@ -213,3 +215,34 @@ def test_a_second_start_hashes_only_what_changed_and_still_refuses_a_changed_fil
         open_bundle(bundle, cache_dir=cache)
     with pytest.raises(BundleError, match=r"model\.safetensors: changed"):
         open_bundle(bundle, full=True)
+
+
+# ---- who built it: the manifest's signature and the key this PC pinned ---------------------------
+def resign(bundle, key, **changes):
+    manifest = json.loads((bundle / MANIFEST).read_text(encoding="utf-8"))
+    del manifest["files"], manifest["schema_version"]
+    write_manifest(bundle, {**manifest, **changes}, key)
+
+
+def test_a_manifest_changed_after_signing_or_unsigned_is_refused(bundle):
+    manifest = json.loads((bundle / MANIFEST).read_text(encoding="utf-8"))
+    manifest["consent"]["permitted_use"] = "anything"  # checksums still match: only the signature knows
+    (bundle / MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")
+    with pytest.raises(BundleError, match="the signature does not match"):
+        open_bundle(bundle)
+    resign(bundle, TEST_KEY)
+    (bundle / "manifest.sig").unlink()
+    with pytest.raises(BundleError, match="manifest.sig not found: the bundle is not signed"):
+        open_bundle(bundle)
+
+
+def test_the_first_key_seen_for_a_bundle_name_is_pinned_and_another_is_refused(bundle, tmp_path):
+    cache = tmp_path / "pc"
+    assert open_bundle(bundle, cache_dir=cache).trust == "pinned"
+    assert open_bundle(bundle, cache_dir=cache).trust == "trusted"
+    resign(bundle, tmp_path / "someone_elses_key.pem")  # same name, a key this PC never saw
+    with pytest.raises(BundleError, match=r"bundle 'demo' is signed by key .* --trust-new-key"):
+        open_bundle(bundle, cache_dir=cache)
+    assert open_bundle(bundle, cache_dir=cache, accept_new_key=True).trust == "replaced"
+    assert open_bundle(bundle, cache_dir=cache).trust == "trusted"
+    assert oct((tmp_path / "someone_elses_key.pem").stat().st_mode & 0o777) == "0o600"

@@ -31,6 +31,7 @@ from tests.call_fakes import (
     passthrough_engine,
     tone,
 )
+from tests.signing_key import TEST_KEY
 
 RATE, BLOCK = 48000, 12000  # the device format and a 0.25 s block
 
@@ -352,7 +353,7 @@ def call_bundle(tmp_path, voice_model):
     bundle = tmp_path / "bundle"
     fs.write_faceset(bundle / "face", size=256, nose_shifts=(0.0, 16.0, -16.0))
     shutil.copytree(voice_model, bundle / "voice")
-    write_manifest(bundle, {"components": {"face": {"path": "face"}, "voice": {"path": "voice"}}})
+    write_manifest(bundle, {"components": {"face": {"path": "face"}, "voice": {"path": "voice"}}}, TEST_KEY)
     return bundle
 
 

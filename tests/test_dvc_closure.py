@@ -40,7 +40,10 @@ IGNORED_GROUPS = {
     "paths": "paths reach DVC as deps and outs, not as params",
 }
 IGNORED_FUNCTIONS = {
-    ("pipelines.stage", "require_consent"): "the consent gate every stage runs: refuses to run, changes no output",
+    (
+        "pipelines.stage",
+        "require_consent",
+    ): "the consent gate every stage runs: refuses to run, changes no output",
 }
 STAGES_WITHOUT_PARAMS = {
     "config": "composes conf/ (its dep) into params.yaml, its out: it reads no params",
@@ -276,74 +279,145 @@ def is_root(node: ast.AST, roots: set[str]) -> bool:
     return isinstance(node, ast.Attribute) and node.attr in ROOT_NAMES and isinstance(node.value, ast.Name)
 
 
-def config_reads(unit: Unit, groups: Collection[str], root: Path) -> Iterator[Read]:
-    """The config a unit reads. Aliases (`c = cfg.face_export`) are followed; a chain passed on or
-    iterated is a read of its whole subtree; the bare config passed to a project function is read
-    there (its `cfg` parameter), passed to OmegaConf (`to_container(cfg)`) it is read whole."""
-    mod = load_module(unit[0], root)
-    for top in unit_nodes(unit, root):
+@dataclass(frozen=True)
+class Passed:
+    """A config node passed to a project function: its reads there are the stage's."""
+
+    module: str
+    function: ast.FunctionDef
+    param: str
+    path: tuple[str, ...]  # () for the whole config
+    where: str = field(default="", compare=False)  # where the stage's code took the node from cfg
+
+
+def callee(call: ast.Call, mod: Module, root: Path) -> tuple[str, ast.FunctionDef, int] | None:
+    """The project function a call runs (for a class, its __init__) and how many of its leading
+    parameters the call does not fill (self)."""
+    func, unit = call.func, None
+    if isinstance(func, ast.Name):
+        unit = resolve(mod.name, func.id, root)
+    elif (
+        isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id in mod.modules
+    ):
+        unit = resolve(mod.modules[func.value.id], func.attr, root)
+    if unit is None:
+        return None
+    node = load_module(unit[0], root).defs[unit[1]]
+    if isinstance(node, ast.ClassDef):
+        init = [s for s in node.body if isinstance(s, ast.FunctionDef) and s.name == "__init__"]
+        return (unit[0], init[0], 1) if init else None
+    return (unit[0], node, 0)
+
+
+def parameter(call: ast.Call, arg: ast.AST, fn: ast.FunctionDef, skip: int) -> str | None:
+    """The parameter of `fn` that `arg` of `call` binds."""
+    positional = [a.arg for a in (*fn.args.posonlyargs, *fn.args.args)][skip:]
+    if arg in call.args:
+        i = call.args.index(arg)
+        starred = any(isinstance(a, ast.Starred) for a in call.args[:i])
+        return positional[i] if i < len(positional) and not starred else None
+    names = {*positional, *(a.arg for a in fn.args.kwonlyargs)}
+    return next((k.arg for k in call.keywords if k.value is arg and k.arg in names), None)
+
+
+def config_reads(
+    module: str, nodes: list[ast.AST], groups: Collection[str], root: Path, bound: Passed | None = None
+) -> Iterator[Read | Passed]:
+    """The config some code reads: chains from `cfg` (or, for a function a config node was passed
+    to, from that parameter) and from aliases (`c = cfg.face_export`). A node passed to a project
+    function is read there (a `Passed`); passed anywhere else or iterated, its whole subtree is read;
+    the bare config given to OmegaConf (`to_container(cfg)`) is the whole config."""
+    mod = load_module(module, root)
+    for top in nodes:
         parents = {child: node for node in ast.walk(top) for child in ast.iter_child_nodes(node)}
-        roots = set(ROOT_NAMES)
+        roots = set(ROOT_NAMES) if bound is None else ({bound.param} if not bound.path else set())
+        aliases: dict[str, tuple[str, ...]] = {bound.param: bound.path} if bound and bound.path else {}
         for node in ast.walk(top):
             if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call):
                 func = node.value.func
                 if getattr(func, "attr", getattr(func, "id", None)) in CONFIG_LOADERS:
                     roots |= {t.id for t in node.targets if isinstance(t, ast.Name)}
-        aliases: dict[str, tuple[str, ...]] = {}  # name -> config path it holds
-        alias_nodes: set[ast.AST] = set()  # the chains assigned to an alias: read through the alias
+        alias_nodes: set[ast.AST] = set()  # chains assigned to an alias: read through the alias
         for _ in range(3):  # aliases of aliases (`t = cfg.voice_train; m = t.model`)
             for node in ast.walk(top):
-                if (
-                    isinstance(node, ast.Assign)
-                    and len(node.targets) == 1
-                    and isinstance(node.targets[0], ast.Name)
-                ):
-                    for base in ast.walk(node.value):
-                        if not (is_root(base, roots) or (isinstance(base, ast.Name) and base.id in aliases)):
-                            continue
-                        paths, outer, dynamic = chain(base, parents, mod)
-                        prefix = aliases.get(base.id, ()) if isinstance(base, ast.Name) else ()
-                        if outer is node.value and not dynamic and len(paths) == 1:
-                            path = (*prefix, *paths[0])
-                            if path and path[0] in groups:
-                                aliases[node.targets[0].id] = path
-                                alias_nodes.add(base)
+                if not (isinstance(node, ast.Assign) and len(node.targets) == 1):
+                    continue
+                target = node.targets[0]
+                for base in ast.walk(node.value):
+                    alias = isinstance(base, ast.Name) and base.id in aliases
+                    if not (alias or is_root(base, roots)) or not isinstance(target, ast.Name):
+                        continue
+                    paths, outer, dynamic = chain(base, parents, mod)
+                    path = (*aliases.get(getattr(base, "id", None), ()), *paths[0])
+                    if outer is node.value and not dynamic and len(paths) == 1 and path and path[0] in groups:
+                        aliases[target.id] = path
+                        alias_nodes.add(base)
         for node in ast.walk(top):
-            if node in alias_nodes:
+            alias = isinstance(node, ast.Name) and node.id in aliases
+            if node in alias_nodes or not (alias or is_root(node, roots)):
                 continue
-            alias = isinstance(node, ast.Name) and node.id in aliases and isinstance(node.ctx, ast.Load)
-            if not (alias or is_root(node, roots)) or isinstance(getattr(node, "ctx", None), ast.Store):
+            if isinstance(getattr(node, "ctx", None), ast.Store | ast.Del):
                 continue
             where = f"{mod.path}:{node.lineno}"
-            up = parents.get(node)
-            if is_root(node, roots) and isinstance(up, ast.Call) and node in up.args:
-                func = up.func
-                owner = getattr(func, "value", None)
-                if not (isinstance(owner, ast.Name) and owner.id == "OmegaConf"):
-                    continue  # cfg passed to a project function: read where that function reads it
-                key = up.args[1] if func.attr == "select" and len(up.args) > 1 else None
-                if isinstance(key, ast.Constant) and isinstance(key.value, str):
-                    yield Read(tuple(key.value.split(".")), where)
-                else:
-                    yield Read((), where)
-                continue
-            paths, _, dynamic = chain(node, parents, mod)
+            origin = bound.where if bound and bound.path else where
+            if origin != where:
+                where = f"{where}, passed from {origin}"
+            paths, outer, dynamic = chain(node, parents, mod)
             prefix = aliases[node.id] if alias else ()
+            up = parents.get(outer)
+            passed = isinstance(up, ast.Call) and outer is not up.func
+            passed = passed and isinstance(outer, ast.Name | ast.Attribute | ast.Subscript)
+            target = callee(up, mod, root) if passed else None
+            param = parameter(up, outer, target[1], target[2]) if target else None
+            if not prefix and paths == [()]:  # the config itself
+                owner = getattr(up.func, "value", None) if passed else None
+                if isinstance(owner, ast.Name) and owner.id == "OmegaConf":
+                    key = up.args[1] if up.func.attr == "select" and len(up.args) > 1 else None
+                    is_key = isinstance(key, ast.Constant) and isinstance(key.value, str)
+                    yield Read(tuple(key.value.split(".")) if is_key else (), where)
+                elif param:
+                    yield Passed(target[0], target[1], param, ())
+                elif dynamic:
+                    yield Read((), where, dynamic)  # cfg[name]: which group?
+                continue  # `"x" in cfg`, cfg.merge_with(...)
             for path in paths:
                 full = (*prefix, *path)
-                if full and (alias or full[0] in groups):
-                    yield Read(full, where)  # a dynamic key below it: the whole subtree is read
-                elif dynamic and not full:
-                    yield Read((), where, dynamic)  # cfg[name]: which group?
-                # else: the bare config (`"x" in cfg`), or a sub-config parameter named cfg
+                if not alias and full[0] not in groups:
+                    continue  # a parameter named cfg that holds a sub-config: read where it is passed
+                yield Passed(target[0], target[1], param, full, origin) if param else Read(full, where)
 
 
 # ---- the check ----
 
 
-def dep_paths(stage: dict) -> list[str]:
-    deps = [d if isinstance(d, str) else next(iter(d)) for d in stage.get("deps", [])]
-    return [d.rstrip("/") for d in deps]
+def leaf_path(params: dict, path: tuple[str, ...]) -> tuple[str, ...]:
+    """`path` cut at a value that is not a mapping: what follows is the value's own attributes
+    (`atomic_path(cfg.x.output)` then reads `target.parent`), not config keys."""
+    node = params
+    for i, key in enumerate(path):
+        if not isinstance(node, dict):
+            return path[:i]
+        if key not in node:
+            return path
+        node = node[key]
+    return path
+
+
+def value_at(params: dict, path: tuple[str, ...]):
+    node = params
+    for key in path:
+        if not isinstance(node, dict) or key not in node:
+            return None
+        node = node[key]
+    return node
+
+
+def declared_files(stage: dict, params: dict) -> list[str]:
+    """deps, outs, metrics and plots, `${group.key}` resolved from params."""
+    entries = [e for kind in ("deps", "outs", "metrics", "plots") for e in stage.get(kind, [])]
+    files = [(e if isinstance(e, str) else next(iter(e))).rstrip("/") for e in entries]
+    expand = lambda m: str(value_at(params, tuple(m[1].split("."))))  # noqa: E731
+    return [re.sub(r"\$\{([^}]+)\}", expand, f) for f in files]
 
 
 def param_paths(stage: dict) -> list[tuple[str, ...]]:
@@ -355,41 +429,64 @@ def param_paths(stage: dict) -> list[tuple[str, ...]]:
     return out
 
 
-def stage_problems(name: str, stage: dict, groups: Collection[str], root: Path = ROOT) -> list[str]:
+def under(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(f"{folder}/")
+
+
+def stage_problems(name: str, stage: dict, params: dict, root: Path = ROOT) -> list[str]:
     """What `stage` reads but does not declare, one line each."""
     match = STAGE_CMD.match(stage["cmd"])
     assert match, f"stage {name}: not a `python -m pipelines.<stage>` command"
     seeds, entry = stage_seeds(match[1], root)
     closure = code_closure(seeds, root)
-    deps = dep_paths(stage)
+    files = declared_files(stage, params)
     problems = []
     for module, parent in sorted(closure.items(), key=lambda item: str(load_module(item[0], root).path)):
         mod = load_module(module, root)
         file = mod.path.as_posix()
-        if mod.runs_nothing or any(file == d or file.startswith(f"{d}/") for d in deps):
+        if mod.runs_nothing or any(under(file, d) for d in files):
             continue
         via = f" (via {load_module(parent, root).path.as_posix()})" if parent else ""
         problems.append(f"stage {name} reads {file}{via} but does not declare it")
 
     if name in STAGES_WITHOUT_PARAMS:
         return problems
-    declared = param_paths(stage)
+    groups = {g for g in params if not g.startswith("_")}
+    todo: list[tuple[str, list[ast.AST], Passed | None]] = [
+        (unit[0], unit_nodes(unit, root), None)
+        for unit in reachable(entry, closure, root)
+        if unit not in IGNORED_FUNCTIONS
+    ]
+    seen: set[Passed] = set()
     reads: dict[tuple[str, ...], Read] = {}
-    for unit in sorted(reachable(entry, closure, root), key=lambda u: (u[0], u[1] or "")):
-        if unit in IGNORED_FUNCTIONS:
-            continue
-        for read in config_reads(unit, groups, root):
-            if read.path[:1] not in [(g,) for g in IGNORED_GROUPS]:
-                reads.setdefault(read.path, read)
+    while todo:
+        module, nodes, passed = todo.pop()
+        for item in config_reads(module, nodes, groups, root, passed):
+            if isinstance(item, Read):
+                reads.setdefault(leaf_path(params, item.path), item)
+            elif item not in seen and (item.module, item.function.name) not in IGNORED_FUNCTIONS:
+                seen.add(item)
+                todo.append((item.module, [item.function], item))
+    declared = param_paths(stage)
     for path, read in sorted(reads.items()):
+        if path[:1] in [(g,) for g in IGNORED_GROUPS] or any(path[: len(p)] == p for p in declared):
+            continue
+        value = value_at(params, path)
+        if isinstance(value, str) and any(under(value, f) or under(f, value) for f in files):
+            continue  # a path this stage declares as a dep or out (`sft.input`, `base_model.output`)
         if read.dynamic:
             problems.append(
                 f"stage {name} reads config {read.dynamic} ({read.where}), a key the checker cannot "
                 "resolve: use a literal key or a loop over literal keys"
             )
-        elif not any(path[: len(p)] == p for p in declared):
-            what = f"config {'.'.join(path)}" if path else "the whole config"
-            problems.append(f"stage {name} reads {what} ({read.where}) but its params do not cover it")
+            continue
+        what = f"config {'.'.join(path)}" if path else "the whole config"
+        hint = (
+            f" (the path {value}: declare it as a dep, or the key as a param)"
+            if isinstance(value, str)
+            else ""
+        )
+        problems.append(f"stage {name} reads {what} ({read.where}) but its params do not cover it{hint}")
     return problems
 
 
@@ -397,9 +494,8 @@ def pipeline() -> dict:
     return yaml.safe_load((ROOT / "dvc.yaml").read_text(encoding="utf-8"))["stages"]
 
 
-def config_groups() -> set[str]:
-    params = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))
-    return {k for k in params if not k.startswith("_")}
+def resolved_params() -> dict:
+    return yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))
 
 
 PYTHON_STAGES = sorted(n for n, s in pipeline().items() if STAGE_CMD.match(s["cmd"]))
@@ -408,13 +504,13 @@ PYTHON_STAGES = sorted(n for n, s in pipeline().items() if STAGE_CMD.match(s["cm
 @pytest.mark.parametrize("name", PYTHON_STAGES)
 def test_stage_declares_the_code_and_config_it_reads(name):
     """A file or setting a stage reads but does not declare lets `dvc repro` keep a stale output."""
-    problems = stage_problems(name, pipeline()[name], config_groups())
+    problems = stage_problems(name, pipeline()[name], resolved_params())
     assert not problems, "\n".join(problems)
 
 
 def test_every_stage_is_checked():
     """A stage run another way (a shell script, `python pipelines/x.py`) would escape the check."""
-    assert PYTHON_STAGES == sorted(pipeline())
+    assert sorted(pipeline()) == PYTHON_STAGES
 
 
 def test_a_missing_code_dep_or_param_is_reported():
@@ -424,8 +520,11 @@ def test_a_missing_code_dep_or_param_is_reported():
         "deps": ["pipelines/sft", "pipelines/modeling.py", "runtime/prompt.py", "data/models/base_model"],
         "params": ["model", "sft"],
     }
-    problems = stage_problems("sft", stale, config_groups())
-    assert "stage sft reads runtime/memory.py (via pipelines/sft/__init__.py) but does not declare it" in problems
+    problems = stage_problems("sft", stale, resolved_params())
+    assert (
+        "stage sft reads runtime/memory.py (via pipelines/sft/__init__.py) but does not declare it"
+        in problems
+    )
     assert any(p.startswith("stage sft reads config memory.retrieval.max_tokens (") for p in problems)
     assert any(p.startswith("stage sft reads config sft_data (") for p in problems)  # recipe(): cfg[k]
     assert not any("pipelines/modeling.py" in p or "config model" in p for p in problems)
@@ -452,9 +551,7 @@ TOY = {
         "    return c.size, cfg.toy.get('mode'), cfg.paths.data, cfg['other']['key'], kept\n"
     ),
     "pipelines/toy/helpers.py": (
-        "def scale(cfg):\n"
-        "    from runtime import maths\n"
-        "    return maths.double(cfg.numbers.factor)\n"
+        "def scale(cfg):\n    from runtime import maths\n    return maths.double(cfg.numbers.factor)\n"
     ),
     "pipelines/toy/__main__.py": (
         "from pipelines import stage\n"
@@ -469,21 +566,22 @@ TOY = {
     "runtime/__init__.py": "",
     "runtime/maths.py": "def double(x):\n    return 2 * x\n",
 }
-TOY_GROUPS = {"paths", "toy", "numbers", "other", "extra", "more", "never"}
+TOY_PARAMS = {g: {} for g in ("paths", "toy", "numbers", "other", "extra", "more", "never")}
 
 
 def test_closure_follows_relative_and_function_level_imports(tmp_path):
     """`from . import helpers` and an import inside a function are code the stage runs; a module
     imported but never called (shared.py) is code, but its config reads are not the stage's."""
     toy = {"cmd": "python -m pipelines.toy", "deps": ["pipelines/toy"], "params": ["toy"]}
-    problems = stage_problems("toy", toy, TOY_GROUPS, write(tmp_path, TOY))
+    problems = stage_problems("toy", toy, TOY_PARAMS, write(tmp_path, TOY))
     assert problems == [
         "stage toy reads pipelines/shared.py (via pipelines/toy/__init__.py) but does not declare it",
         "stage toy reads pipelines/stage.py (via pipelines/toy/__main__.py) but does not declare it",
         "stage toy reads runtime/maths.py (via pipelines/toy/helpers.py) but does not declare it",
         "stage toy reads config extra (pipelines/toy/__init__.py:7) but its params do not cover it",
         "stage toy reads config more (pipelines/toy/__init__.py:7) but its params do not cover it",
-        "stage toy reads config numbers.factor (pipelines/toy/helpers.py:3) but its params do not cover it",
+        "stage toy reads config numbers.factor (runtime/maths.py:2, passed from pipelines/toy/helpers.py:3) "
+        "but its params do not cover it",
         "stage toy reads config other.key (pipelines/toy/__init__.py:8) but its params do not cover it",
     ]
     declared = {
@@ -491,7 +589,7 @@ def test_closure_follows_relative_and_function_level_imports(tmp_path):
         "deps": ["pipelines/toy", "pipelines/shared.py", "pipelines/stage.py", "runtime"],
         "params": ["toy", "numbers", "other.key", "extra", "more"],
     }
-    assert stage_problems("toy", declared, TOY_GROUPS, tmp_path) == []
+    assert stage_problems("toy", declared, TOY_PARAMS, tmp_path) == []
 
 
 def test_a_param_covers_its_subtree_only(tmp_path):
@@ -501,7 +599,7 @@ def test_a_param_covers_its_subtree_only(tmp_path):
         "deps": ["pipelines", "runtime"],
         "params": ["toy.size", "numbers", "other.key.deeper", "extra", "more"],
     }
-    problems = stage_problems("toy", toy, TOY_GROUPS, write(tmp_path, TOY))
+    problems = stage_problems("toy", toy, TOY_PARAMS, write(tmp_path, TOY))
     assert [p.split(" (")[0] for p in problems] == [
         "stage toy reads config other.key",
         "stage toy reads config toy.mode",

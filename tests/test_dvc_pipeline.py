@@ -134,6 +134,7 @@ def test_the_bundle_holds_no_name_wxid_or_pii_of_the_demo(project, make_cfg):
     values = {*values, "Chen Meilan", "wxid_meilan_chen01", "Tom Zhao"}  # + conf/subject.yaml
     blobs = {p.relative_to(bundle).as_posix(): p.read_bytes() for p in bundle.rglob("*") if p.is_file()}
     assert not [n for n in blobs if "mapping" in n or "private" in n]
+    assert "manifest.sig" in blobs and not [n for n, blob in blobs.items() if b"PRIVATE KEY" in blob]
     leaks = {(name, v) for name, blob in blobs.items() for v in values if v.encode() in blob}
     assert leaks == set()
 

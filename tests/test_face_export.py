@@ -22,6 +22,7 @@ from runtime.bundle import FACE, open_bundle, write_manifest
 from runtime.face.faceset import FaceSet
 from runtime.face.geometry import ffhq_template
 from runtime.face.settings import LiveSettings
+from tests.signing_key import TEST_KEY
 
 
 @pytest.fixture(scope="module")
@@ -160,7 +161,7 @@ def bundle_with_face(exported, tmp_path, *overrides):
     cfg = compose_config([*exported["argv"], f"package.face={exported['out']}", *overrides])
     component = add_face(cfg, root)
     if component:
-        write_manifest(root, {"name": "t", "components": {FACE: component}})
+        write_manifest(root, {"name": "t", "components": {FACE: component}}, TEST_KEY)
     return root, component
 
 
@@ -197,5 +198,5 @@ def test_packaging_without_an_exported_face_says_what_to_run(exported, tmp_path)
 
 
 def test_doctor_says_when_a_bundle_has_no_face(tmp_path):
-    write_manifest(tmp_path, {"name": "t", "components": {}})
+    write_manifest(tmp_path, {"name": "t", "components": {}}, TEST_KEY)
     assert doctor.face_lines(open_bundle(tmp_path)) == ["face: none (no live face swap)"]

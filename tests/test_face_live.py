@@ -18,6 +18,7 @@ from runtime.face.settings import LiveSettings
 from runtime.face.swappers import build_swapper
 from runtime.face.tracking import FaceTracker, OneEuroFilter, eye_distance
 from tests import face_scenes as fs
+from tests.signing_key import TEST_KEY
 
 OTHER_PERSON = 0.36  # conf/face_curate: identity cosine below this is another person
 
@@ -315,7 +316,7 @@ def test_face_live_converts_a_video_file_from_a_verified_bundle(tmp_path):
 
     bundle = tmp_path / "bundle"
     fs.write_faceset(bundle / "face", size=256, nose_shifts=(0.0, 16.0, -16.0))
-    write_manifest(bundle, {"components": {"face": {"path": "face"}}})
+    write_manifest(bundle, {"components": {"face": {"path": "face"}}}, TEST_KEY)
     camera = tmp_path / "call.avi"
     writer = cv2.VideoWriter(str(camera), cv2.VideoWriter_fourcc(*"MJPG"), 25, (1280, 720))
     face = fs.caller_face()

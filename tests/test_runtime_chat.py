@@ -20,6 +20,7 @@ from runtime.memory import Snippet, write_index
 from runtime.policy import PolicyConfig, ReplyPolicy
 from runtime.prompt import format_memory
 from runtime.transports.replay import ReplayTransport
+from tests.signing_key import TEST_KEY
 
 T0 = 1_767_225_600  # 2026-01-01 08:00 in China
 
@@ -70,7 +71,9 @@ def bundle(tmp_path_factory) -> Path:
     write_index(root / MEMORY, snippets, None, {"retrieval": retrieval})
     components = {"chat_model": {"path": CHAT_MODEL}, "policy": {"path": POLICY},
                   "memory": {"path": MEMORY, "retrieval": retrieval}}  # fmt: skip
-    write_manifest(root, {"name": "demo", "created": "now", "consent": {}, "components": components})
+    write_manifest(
+        root, {"name": "demo", "created": "now", "consent": {}, "components": components}, TEST_KEY
+    )
     return root
 
 

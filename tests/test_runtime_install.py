@@ -31,7 +31,7 @@ def imported_modules(path: Path) -> set[str]:
 
 
 # What each extra provides (import names), on top of the base set; runtime/<extra>/ needs its extra.
-BASE = {"torch", "transformers", "safetensors", "numpy", "yaml"}
+BASE = {"torch", "transformers", "safetensors", "numpy", "yaml", "cryptography"}
 EXTRAS = {"voice": {"onnxruntime", "soundfile", "soxr", "sounddevice"},
           "face": {"cv2", "onnxruntime", "onnx", "pyvirtualcam"}}  # fmt: skip
 RUNTIME_MODULES = sorted((REPO / "runtime").rglob("*.py"))

@@ -13,6 +13,7 @@ import torch
 from test_voice_model import write_dataset
 
 from runtime.voice.synth import RVC_CONFIG_FIELDS, SynthConfig, Synthesizer
+from tests.signing_key import TEST_KEY
 
 
 @pytest.fixture(scope="module")
@@ -116,7 +117,7 @@ def bundle_with_voice(exported, tmp_path, *overrides):
     root = tmp_path / "bundle"
     root.mkdir(parents=True)
     component = add_voice(compose_config([f"paths.data={data}", *overrides]), root)
-    write_manifest(root, {"name": "t", "components": {"voice": component}})
+    write_manifest(root, {"name": "t", "components": {"voice": component}}, TEST_KEY)
     return root, component
 
 

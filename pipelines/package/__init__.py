@@ -226,4 +226,4 @@ def run(cfg: DictConfig, out: Path) -> dict:
         "evaluation": evaluation,
         "config": recorded_config(cfg),
     }
-    return write_manifest(out, manifest)
+    return write_manifest(out, manifest, cfg.package.signing_key)
