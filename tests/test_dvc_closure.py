@@ -4,16 +4,20 @@ For every `python -m pipelines.<name>` stage this module derives, statically wit
 
 - the code closure: the stage's own package (or module) and every project module (`pipelines.*`,
   `runtime.*`) it imports, transitively, including imports inside functions and the parent packages
-  an import runs. Each file must lie under one of the stage's `deps`.
+  an import runs. Each file must lie under one of the stage's `deps` (an `__init__.py` holding only a
+  docstring runs nothing and is skipped).
 - the config reads: chains such as `cfg.sft.max_steps`, `cfg["sft"]`, `cfg.sft.get("x")`,
-  `OmegaConf.select(cfg, "a.b")`, and reads through aliases (`c = cfg.anonymize; c.mapping`), in the
-  functions the stage can reach from its `__main__` (a stage that imports `pipelines.sft` for one
-  helper does not read all of sft's settings). Each read must be covered by the stage's `params`
-  (`memory` covers `memory.retrieval.max_tokens`; `subject.consent` covers only its subtree).
+  `OmegaConf.select(cfg, "a.b")`, `{g: cfg[g] for g in GROUPS}`, and reads through aliases
+  (`c = cfg.anonymize; c.mapping`), in the functions the stage can reach from its `__main__` (a stage
+  that imports `pipelines.sft` for one helper does not read all of sft's settings). A config node
+  passed to a project function is followed into it (`identify(cfg.subject, ...)` reads
+  `subject.exclude` there); passed anywhere else (`OmegaConf.to_container(cfg.x)`) or iterated, its
+  whole subtree is read. Each read must be covered by the stage's `params` (`memory` covers
+  `memory.retrieval.max_tokens`; `subject.consent` covers only its subtree), unless its value is a
+  path the stage declares as a dep or out (`sft.input`): DVC tracks that file itself.
 
-A name `cfg` whose first key is not a config group (params.yaml's top level) holds a sub-config that
-a caller passed in, e.g. `build_detector(cfg.face_align.detectors)`: the caller's `cfg.face_align.
-detectors` is then the read, of the whole subtree.
+Inside a function, `cfg` is the whole config unless its first key is not a config group (params.yaml's
+top level): then it holds a sub-config a caller passed in, read through that call.
 """
 
 from __future__ import annotations
@@ -40,10 +44,8 @@ IGNORED_GROUPS = {
     "paths": "paths reach DVC as deps and outs, not as params",
 }
 IGNORED_FUNCTIONS = {
-    (
-        "pipelines.stage",
-        "require_consent",
-    ): "the consent gate every stage runs: refuses to run, changes no output",
+    # the consent gate every stage runs (subject.consent): it refuses to run, it changes no output
+    ("pipelines.stage", "require_consent"),
 }
 STAGES_WITHOUT_PARAMS = {
     "config": "composes conf/ (its dep) into params.yaml, its out: it reads no params",
@@ -296,10 +298,15 @@ def callee(call: ast.Call, mod: Module, root: Path) -> tuple[str, ast.FunctionDe
     func, unit = call.func, None
     if isinstance(func, ast.Name):
         unit = resolve(mod.name, func.id, root)
-    elif (
-        isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id in mod.modules
-    ):
-        unit = resolve(mod.modules[func.value.id], func.attr, root)
+    elif isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name):
+        if func.value.id in mod.modules:  # modeling.load_model(...)
+            unit = resolve(mod.modules[func.value.id], func.attr, root)
+        elif (cls := resolve(mod.name, func.value.id, root)) and func.attr != "__init__":  # Class.create(...)
+            body = load_module(cls[0], root).defs[cls[1]].body
+            method = [s for s in body if isinstance(s, ast.FunctionDef) and s.name == func.attr]
+            if method:
+                decorators = {getattr(d, "id", None) for d in method[0].decorator_list}
+                return (cls[0], method[0], int("classmethod" in decorators))
     if unit is None:
         return None
     node = load_module(unit[0], root).defs[unit[1]]
@@ -481,12 +488,10 @@ def stage_problems(name: str, stage: dict, params: dict, root: Path = ROOT) -> l
             )
             continue
         what = f"config {'.'.join(path)}" if path else "the whole config"
-        hint = (
-            f" (the path {value}: declare it as a dep, or the key as a param)"
-            if isinstance(value, str)
-            else ""
-        )
-        problems.append(f"stage {name} reads {what} ({read.where}) but its params do not cover it{hint}")
+        problem = f"stage {name} reads {what} ({read.where}) but its params do not cover it"
+        if isinstance(value, str):
+            problem += f" (the path {value}: declare it as a dep, or the key as a param)"
+        problems.append(problem)
     return problems
 
 
@@ -528,6 +533,30 @@ def test_a_missing_code_dep_or_param_is_reported():
     assert any(p.startswith("stage sft reads config memory.retrieval.max_tokens (") for p in problems)
     assert any(p.startswith("stage sft reads config sft_data (") for p in problems)  # recipe(): cfg[k]
     assert not any("pipelines/modeling.py" in p or "config model" in p for p in problems)
+
+
+def test_a_sub_config_passed_on_is_read_where_it_is_used():
+    """audio_prep hands `cfg.subject` to anonymize's `identify`, which also reads `subject.exclude`;
+    anonymize's own settings are not audio_prep's (it never calls `anonymize.run`), nor is the
+    consent record (the gate)."""
+    stage = {
+        **pipeline()["audio_prep"],
+        "params": ["audio_prep", "subject.ids", "subject.names", "subject.self"],
+    }
+    problems = stage_problems("audio_prep", stage, resolved_params())
+    assert [p.split(" (")[0] for p in problems] == ["stage audio_prep reads config subject.exclude"]
+    assert "pipelines/anonymize/speakers.py:" in problems[0]
+
+
+def test_a_path_setting_is_covered_by_the_file_it_names():
+    """memory reads the private speaker mapping through `anonymize.mapping`: the file must be a dep
+    (then the setting needs no param), or DVC misses an edited mapping."""
+    memory = pipeline()["memory"]
+    assert stage_problems("memory", memory, resolved_params()) == []
+    deps = [d for d in memory["deps"] if d != "data/private/speaker_mapping.json"]
+    problems = stage_problems("memory", {**memory, "deps": deps}, resolved_params())
+    assert [p.split(" (")[0] for p in problems] == ["stage memory reads config anonymize.mapping"]
+    assert "the path data/private/speaker_mapping.json: declare it as a dep" in problems[0]
 
 
 def write(root: Path, files: dict[str, str]) -> Path:
@@ -593,7 +622,7 @@ def test_closure_follows_relative_and_function_level_imports(tmp_path):
 
 
 def test_a_param_covers_its_subtree_only(tmp_path):
-    """`other.key` does not cover `other` read whole, nor `toy.size` the sibling `toy.mode`."""
+    """`other.key.deeper` does not cover `other.key` read whole, nor `toy.size` its sibling `toy.mode`."""
     toy = {
         "cmd": "python -m pipelines.toy",
         "deps": ["pipelines", "runtime"],
