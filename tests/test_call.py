@@ -484,3 +484,16 @@ def test_a_gpu_provider_that_fails_to_start_falls_back_to_the_cpu_with_a_warning
         vc = VoiceConverter(voice_model)
     assert vc.synth.session.get_providers()[0] == "CPUExecutionProvider"
     assert "CUDAExecutionProvider did not start" in caplog.text and "error 126" in caplog.text
+
+
+def test_console_hotkeys_come_from_the_windows_console_buffer_and_are_off_without_a_console(monkeypatch):
+    import types
+
+    from runtime.call import keys
+
+    pressed = ["\xe0", "H", "K"]  # an arrow key (two codes, ignored), then k
+    fake = types.SimpleNamespace(kbhit=lambda: bool(pressed), getwch=lambda: pressed.pop(0))
+    monkeypatch.setitem(__import__("sys").modules, "msvcrt", fake)
+    console = keys.WindowsKeys()
+    assert [console.poll(), console.poll(), console.poll()] == [None, "k", None]
+    assert isinstance(keys.console_keys(), keys.NoKeys)  # pytest's stdin is no console: no hotkeys
