@@ -330,3 +330,57 @@ def test_face_live_converts_a_video_file_from_a_verified_bundle(tmp_path):
     assert report["engine"]["swapped"] >= 6 and report["engine"]["fallback_frames"] == {"no_face": 3}
     (bundle / "face" / "face.json").write_text("{}", encoding="utf-8")  # tampered: refused before loading
     assert main(["face-live", "--bundle", str(bundle), "--camera", str(camera), "--out", str(out)]) == 2
+
+
+class NumberedCamera:
+    """Frames at `fps` on `clock`, each carrying its number in its first pixel."""
+
+    ended = False
+
+    def __init__(self, clock, fps: float, frames: int):
+        self.clock, self.period, self.left, self.n, self.t0 = clock, 1.0 / fps, frames, 0, None
+
+    def read(self):
+        self.t0 = self.clock.now() if self.t0 is None else self.t0
+        self.clock.sleep(self.t0 + self.n * self.period - self.clock.now())
+        if self.n >= self.left:
+            self.ended = True
+            return None
+        frame = np.zeros((48, 64, 3), np.uint8)
+        frame[0, 0, 0] = self.n
+        self.n += 1
+        return frame
+
+    def close(self):
+        pass
+
+
+class TimedSink(ListSink):
+    def __init__(self, clock):
+        super().__init__()
+        self.clock, self.times = clock, []
+
+    def write(self, frame):
+        self.frames.append(int(frame[0, 0, 0]))
+        self.times.append(self.clock.now())
+
+
+def test_a_delayed_video_goes_out_that_long_after_capture_and_the_kill_switch_skips_the_wait(faceset):
+    """Call mode holds the video back by the voice's latency (lips with words); the caller's own
+    camera after the kill switch must not wait."""
+    from tests.call_fakes import FastClock
+
+    clock = FastClock(4)
+    kill = KillSwitch()
+    engine = engine_for(faceset)
+    engine.kill = kill
+    sink = TimedSink(clock)
+    camera = NumberedCamera(clock, fps=25, frames=60)
+    t0 = clock.now()
+    threading.Timer(1.6 / 4, kill.trip).start()  # at 1.6 s of clock time
+    run_live(camera, engine, sink, fps=25, clock=clock, delay=0.5)
+    out = list(zip(sink.times, sink.frames, strict=True))
+    waited = [t - t0 - n / 25 for t, n in out if t - t0 < 1.5]
+    assert waited and min(waited) >= 0.45 and max(waited) < 0.5 + 0.2  # ~delay behind its capture
+    after = [t - t0 - n / 25 for t, n in out if t - t0 > 1.7]
+    assert after and max(after) < 0.2  # killed: no delay, the newest frame at once

@@ -59,6 +59,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     spoken = "a recording ('this is an AI voice') spoken in the persona's voice first"
     voice.add_argument("--disclosure-audio", type=Path, default=None, help=spoken)
     add_settings_arguments(voice)
+    video.add_argument(
+        "--video-delay", default="auto",
+        help="seconds the video waits so lips match the converted voice (auto: the voice's latency; 0: none)",
+    )  # fmt: skip
     p.add_argument(
         "--no-disclosure", action="store_true", help="no AI mark on the video, no spoken disclosure"
     )
@@ -131,7 +135,8 @@ def call(args: argparse.Namespace) -> dict:
             log.write("voice", **voice_info)
         if want_video:
             video, video_info = video_part(args, bundle.face, kill, stop)
-            log.write("video", **video_info)
+            video.delay = video_delay(args.video_delay, voice)
+            log.write("video", **video_info, delay_s=round(video.delay, 3))
         disclosed = "the video carries an AI mark" if want_video and not args.no_disclosure else None
         print(f"call: running{'; ' + disclosed if disclosed else ''}; k = your own face and voice, q = end",
               file=sys.stderr)  # fmt: skip
@@ -152,6 +157,25 @@ def call(args: argparse.Namespace) -> dict:
     finally:
         log.close()
     return {"log": str(log.path), **report}
+
+
+def video_delay(setting: str, voice) -> float:
+    """`auto`: as long as the voice takes to come out (algorithmic latency + the resamplers'
+    margin), so the other side sees the lips move with the words; a number: that many seconds."""
+    if setting != "auto":
+        try:
+            seconds = float(setting)
+        except ValueError:
+            raise CallError(f"--video-delay {setting!r}: give seconds (0.3) or auto") from None
+        if not 0 <= seconds <= 2:
+            raise CallError(f"--video-delay {seconds}: between 0 and 2 seconds")
+        return seconds
+    if voice is None:
+        return 0.0
+    from runtime.voice.convert import SR16
+    from runtime.voice.live import MARGIN16
+
+    return voice.link.live.sc.latency_s + MARGIN16 / SR16
 
 
 def release(video, voice) -> None:

@@ -33,6 +33,7 @@ class VideoPart:
     engine: object  # runtime.face.engine.LiveFace
     sink: object
     fps: float
+    delay: float = 0.0  # seconds each frame is held back: the voice's latency, so lips match the voice
 
 
 @dataclass
@@ -144,7 +145,7 @@ def run_call(
 
         try:
             results["video"] = run_live(video.source, video.engine, video.sink, video.fps, None, stop,
-                                        sample_drift, clock)  # fmt: skip
+                                        sample_drift, clock, video.delay)  # fmt: skip
         except BaseException as e:
             errors.append(e)
             log.write("error", part="video", error=f"{type(e).__name__}: {e}")

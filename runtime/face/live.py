@@ -312,17 +312,22 @@ def run_live(
     stop: threading.Event | None = None,
     status=None,
     clock=SYSTEM,
+    delay: float = 0.0,
 ) -> dict:
     """Camera -> engine -> sink until `stop`, `seconds`, or the source ends; the sink gets exactly
-    one frame per 1/fps tick of `clock` (repeating the last when none is new). `status(report)` is
-    called about once a second. Returns the run's report."""
+    one frame per 1/fps tick of `clock` (repeating the last when none is new). With `delay`, a frame
+    goes out `delay` seconds after it was captured (call mode: the video waits for the converted
+    voice, so lips and voice arrive together); with the kill switch engaged there is no delay, so
+    the caller's own camera comes back at once. `status(report)` is called about once a second.
+    Returns the run's report."""
     stop = stop or threading.Event()
     frames_q, done_q = LatestQueue(2), LatestQueue(2)
+    held: deque = deque(maxlen=max(4, int((delay + 0.5) * 120)))  # (capture time, frame) awaiting `delay`
     counts = {"frames_in": 0, "camera_gaps": 0, "frames_out": 0, "repeated": 0, "skipped_ticks": 0}
     errors: list[BaseException] = []
+    t0 = clock.now()
 
     def capture():
-        t0 = clock.now()
         try:
             while not stop.is_set() and not source.ended:
                 frame = source.read()
@@ -345,7 +350,7 @@ def run_live(
                     if frames_q.closed:
                         break
                     continue
-                done_q.put(engine.process(*item))
+                done_q.put((item[1], engine.process(*item)))
         except BaseException as e:
             errors.append(e)
         finally:
@@ -358,13 +363,14 @@ def run_live(
     period, last, next_tick, next_status = 1.0 / fps, None, start, start + 1.0
     try:
         while not stop.is_set() and (seconds is None or clock.now() - start < seconds):
-            fresh = done_q.get(timeout=0)
-            while fresh is not None:  # the newest ready frame; older ones are late
-                last, newer = fresh, done_q.get(timeout=0)
-                if newer is None:
-                    break
-                fresh = newer
-            if fresh is None and done_q.closed and not done_q.items:
+            while (item := done_q.get(timeout=0)) is not None:
+                held.append(item)
+            due = clock.now() - t0 - (0.0 if engine.kill.engaged() else delay)
+            fresh = None
+            while held and held[0][0] <= due:  # the newest frame whose time has come; older ones are late
+                fresh = held.popleft()[1]
+            last = fresh if fresh is not None else last
+            if fresh is None and done_q.closed and not done_q.items and not held:
                 break  # the source ended and every frame is out
             if last is not None:
                 sink.write(last)
