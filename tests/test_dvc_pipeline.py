@@ -210,3 +210,19 @@ def test_readme_main_command_tunes_smollm2_towards_the_persona(tmp_path):
     values = {v for v in generate(compose_config([])).truth.sensitive_values() if v.encode() not in base}
     bundle = [p.read_bytes() for p in (dst / "data/dist/demo").rglob("*") if p.is_file()]
     assert not [v for v in values if any(v.encode() in blob for blob in bundle)]
+    # doctor's memory estimate is what loading the demo's chat model and running it takes
+    chat_model = dst / "data/dist/demo/chat_model"
+    probe = "; ".join([
+        "import os, psutil, torch",
+        "from pathlib import Path",
+        "from runtime.generator import load_chat_model",
+        "from runtime.doctor import needed_memory",
+        "p = psutil.Process(os.getpid()); r0 = p.memory_info().rss",
+        f"d = Path({str(chat_model)!r}); m = load_chat_model(d)",
+        "torch.set_grad_enabled(False)",  # as generate() runs
+        "m(torch.ones(1, 512, dtype=torch.long))",  # a forward pass touches every weight
+        "w = sum(f.stat().st_size for f in d.glob('*.safetensors'))",
+        "print(p.memory_info().rss - r0, needed_memory(w))",
+    ])  # fmt: skip
+    grown, estimate = map(int, sh(dst, sys.executable, "-c", probe).split()[-2:])
+    assert grown <= estimate
