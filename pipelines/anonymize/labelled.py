@@ -1,0 +1,142 @@
+"""A labelled set of Chinese chat messages for measuring the anonymizer (issue 17), and its score.
+
+    messages = labelled_messages(seed=0)        # ~400 messages, every sensitive span labelled
+    scores = score(masker, messages, members)   # precision and recall per entity type
+
+The messages are built from templates of how family chats mention people: members by name or
+nickname (they become their placeholder), people outside the chat by full name, surname + title or
+given name (`<PERSON>`), kin terms that name nobody (`外婆`, `舅舅`: kept), and words that look like
+names but are ordinary words (`高兴`, `周末`, `金额`, `江南`: kept); phone numbers in digits, in
+Chinese numerals (`一三八…`, `幺三八…`) and mixed; addresses down to the district or street without
+a house number. Fictional throughout. A template set, not real chats: it measures what the
+recognisers catch, and it must be joined by real held-out exports before a number is trusted.
+
+Scoring, per entity type: recall = labelled spans wholly inside a masked span / labelled spans (a
+name half masked still leaks); precision = masked spans of that type that overlap a labelled span
+/ masked spans of that type (masking `高兴` destroys the message). Kin terms and decoys carry no
+label: masking them counts against precision of whatever type masked them.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from dataclasses import dataclass
+
+MEMBERS = ["小雨", "林晓雨", "阿杰", "王建国", "Annie"]  # chat members (their names are known)
+OUTSIDERS = ["张伟", "王芳", "李娜", "刘洋", "陈静", "杨帆", "赵磊", "黄丽", "周杰", "吴敏", "徐婷婷",
+             "孙浩然", "马丽", "朱晓明", "胡军", "郭美玲", "何建华", "高志强", "林峰", "罗燕", "欧阳娜娜",
+             "司马光明", "郑秀英", "谢文", "韩梅梅"]  # fmt: skip
+TITLED = ["王医生", "李老师", "张阿姨", "刘叔叔", "陈师傅", "赵经理", "周主任", "黄护士"]
+GIVEN = ["建华", "秀英", "志强", "婷婷", "浩然"]  # given names alone, after a cue
+KIN = ["外婆", "奶奶", "舅舅", "姑姑", "表哥", "小孙子", "孙女", "儿媳妇", "亲家"]
+DECOYS = ["高兴", "周末", "金额", "江南", "方便", "白天", "常常", "马上", "夏天", "钱包", "文件", "石头",
+          "万一", "于是", "黄瓜", "安全", "平安", "林子", "宋词", "司机"]  # fmt: skip
+DIGIT_PHONES = ["13812345678", "139 1234 5678", "186-2345-6789"]
+NUMERAL_PHONES = [
+    "一三八一二三四五六七八",
+    "幺三九一二三四五六七八",
+    "一八六二三四五六七八九",
+    "1三8一2345六七8",
+]
+ADDRESSES = ["上海市徐汇区", "长乐路", "北京市朝阳区", "杭州西湖区", "南京路", "成都市武侯区"]
+
+# (template, slots): {M} member, {P} outsider, {T} titled outsider, {G} given name after a cue,
+# {K} kin term, {D} decoy, {PH} phone in digits, {PZ} phone in numerals, {A} address
+TEMPLATES = [
+    "我昨天见了{P}，他说{P2}下周来",
+    "{M} 你跟{P}说一声",
+    "{K}说{T}明天来家里",
+    "今天跟{P}和{T}一起去公园",
+    "{P}的电话是{PH}",
+    "记一下{P}的号码 {PZ}",
+    "打给{T}吧：{PZ}",
+    "{M}，{K}今天很{D}",
+    "{D}我们去{A}吃饭",
+    "我家在{A}，{D}来坐坐",
+    "{K}住在{A}那边",
+    "@{M} {P}找你",
+    "听{T}说{G}要结婚了",
+    "{G}跟我说的",
+    "{P}给{K}带了礼物，{D}",
+    "这个{D}的事问{P}",
+    "{M}说{P}已经到了",
+    "周末和{K}去{A}，{P}也去",
+    "{D}！{T}帮了大忙",
+    "你记得{P}吗？以前住{A}",
+    "{K}的手机 {PH} 打不通",
+    "新号码{PZ}，{P}的",
+    "{P}、{P2}和{M}都来了",
+    "谢谢{T}和{K}",
+    "{D}{D2}，{M}早点睡",
+]
+
+
+@dataclass(frozen=True)
+class Labelled:
+    text: str
+    spans: tuple[tuple[int, int, str], ...]  # (start, end, entity): PERSON, SPEAKER, PHONE, ADDRESS
+
+
+def labelled_messages(seed: int = 0, per_template: int = 16) -> list[Labelled]:
+    """Every template filled `per_template` times with names, terms and values drawn at random."""
+    rng = random.Random(seed)
+    pools = {"M": (MEMBERS, "SPEAKER"), "P": (OUTSIDERS, "PERSON"), "T": (TITLED, "PERSON"),
+             "G": (GIVEN, "PERSON"), "K": (KIN, None), "D": (DECOYS, None), "PH": (DIGIT_PHONES, "PHONE"),
+             "PZ": (NUMERAL_PHONES, "PHONE"), "A": (ADDRESSES, "ADDRESS")}  # fmt: skip
+    out = []
+    for template in TEMPLATES:
+        for _ in range(per_template):
+            text, spans, pos = "", [], 0
+            used: dict[str, str] = {}
+            while (start := template.find("{", pos)) >= 0:
+                end = template.index("}", start)
+                text += template[pos:start]
+                slot = template[start + 1 : end]
+                pool, entity = pools[slot.rstrip("0123456789")]
+                value = rng.choice([v for v in pool if v not in used.values()] or pool)
+                used[slot] = value
+                if entity:
+                    spans.append((len(text), len(text) + len(value), entity))
+                text += value
+                pos = end + 1
+            out.append(Labelled(text + template[pos:], tuple(spans)))
+    return out
+
+
+def member_masker(entities):
+    """The anonymizer as the stage builds it, knowing the set's chat members (and nobody else)."""
+    import pandas as pd
+
+    from pipelines.anonymize import recognizers, speakers
+    from pipelines.anonymize.masking import Masker
+
+    names = {f"<U{i + 1}>": {name} for i, name in enumerate(MEMBERS)}
+    people = speakers.People(pd.Series([], dtype=bool), pd.Series([], dtype=bool), {}, names, {})
+    return Masker(recognizers.build_engine(tuple(entities)), tuple(entities), speakers.name_index(people))
+
+
+def score(mask_spans, messages: list[Labelled]) -> dict:
+    """Precision and recall per entity type; `mask_spans(text)` -> the masker's resolved spans
+    (objects with start, end, entity)."""
+    found, caught, predicted, correct = Counter(), Counter(), Counter(), Counter()
+    for m in messages:
+        spans = mask_spans(m.text)
+        for start, end, entity in m.spans:
+            found[entity] += 1
+            caught[entity] += any(s.start <= start and end <= s.end for s in spans)
+        for s in spans:
+            predicted[s.entity] += 1
+            correct[s.entity] += any(
+                s.start < end and start < s.end and e == s.entity for start, end, e in m.spans
+            )
+    entities = sorted(set(found) | set(predicted))
+    return {
+        e: {
+            "labelled": found[e],
+            "masked": predicted[e],
+            "recall": round(caught[e] / found[e], 3) if found[e] else None,
+            "precision": round(correct[e] / predicted[e], 3) if predicted[e] else None,
+        }
+        for e in entities
+    }
