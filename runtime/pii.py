@@ -95,6 +95,19 @@ def plate_valid(value: str) -> bool:
     return sum(ch.isdigit() for ch in value) >= 2
 
 
+# Phone numbers read out digit by digit in Chinese: 一三八…, 幺 (yāo) for 1, 两 for 2, 零/〇 for 0.
+ZH_DIGITS = "零〇一二三四五六七八九幺两"
+_ZH_TO_DIGIT = str.maketrans({"零": "0", "〇": "0", "一": "1", "二": "2", "三": "3", "四": "4", "五": "5",
+                              "六": "6", "七": "7", "八": "8", "九": "9", "幺": "1", "两": "2"})  # fmt: skip
+
+
+def spelled_mobile(value: str) -> bool:
+    """A mobile number written (partly) in Chinese numerals: 11 digits once read, 1[3-9]…, with at
+    least one numeral (all-digit numbers are cn_mobile's)."""
+    digits = value.translate(_ZH_TO_DIGIT).replace(" ", "").replace("-", "")
+    return any(ch in ZH_DIGITS for ch in value) and re.fullmatch(r"1[3-9][0-9]{9}", digits) is not None
+
+
 def id_like(value: str) -> bool:
     """A WeChat id given without a separator must look like an id (digit, '_' or '-'), so that
     "加微信 thanks" keeps its English word."""
@@ -166,6 +179,12 @@ PII_PATTERNS: tuple[PiiPattern, ...] = (
         "cn_mobile",  # 13812345678, 138-1234-5678, +86 138 1234 5678, 86-13812345678, (+86)138…
         rf"{_NOT_IN_DIGIT_GROUPS_BEFORE}(?:(?:\+|00)?86[ -]?|\(\+?86\) ?)?1[3-9][0-9](?:[ -]?[0-9]{{4}}){{2}}"
         rf"{_NOT_IN_DIGIT_GROUPS_AFTER}",
+    ),
+    _p(
+        "PHONE",
+        "cn_mobile_spelled",  # 一三八一二三四五六七八, 幺三九…, 1三8一2345六七8
+        rf"(?<![0-9{ZH_DIGITS}])[1一幺](?:[ -]?[0-9{ZH_DIGITS}]){{10}}(?![0-9{ZH_DIGITS}])",
+        validator=spelled_mobile,
     ),
     _p(
         "PHONE",
@@ -246,7 +265,7 @@ PII_PATTERNS: tuple[PiiPattern, ...] = (
 PII_TRIGGERS: dict[str, str] = {
     "ID_NUMBER": r"[0-9]{3} ?[0-9]{4}",
     "BANK_CARD": r"[0-9]{3}[ -]?[0-9]{4}",
-    "PHONE": r"[0-9]{3}[ -]?[0-9]{4}",
+    "PHONE": rf"[0-9{ZH_DIGITS}]{{3}}[ -]?[0-9{ZH_DIGITS}]{{4}}",
     "EMAIL": r"@[A-Za-z0-9-]+\.",
     "WECHAT_ID": r"wxid_|微信|威信|薇信|[Vv]信|(?i:wx|vx|wechat|weixin)",
     "QQ": r"(?i:qq)|扣扣|企鹅",

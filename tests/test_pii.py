@@ -26,6 +26,10 @@ FOUND = [
     ("+86 21 6123 4567", "<PHONE>"),
     ("１３８１２３４５６７８", "<PHONE>"),  # full-width digits (IME in full-width mode)
     ("电话13812345678 2点打", "电话<PHONE> 2点打"),
+    ("记一下 一三八一二三四五六七八", "记一下 <PHONE>"),  # read out digit by digit, in numerals
+    ("幺三九一二三四五六七八好吗", "<PHONE>好吗"),  # 幺 (yāo) for 1
+    ("打1三8一2345六七8", "打<PHONE>"),  # digits and numerals mixed
+    ("一八六 二三四五 六七八九", "<PHONE>"),
     # ID_NUMBER: 18 digits with a valid check character, X included, optionally spaced 6-8-4
     ("身份证110101199003071233", "身份证<ID_NUMBER>"),
     ("身份证号32058319910415106X。", "身份证号<ID_NUMBER>。"),
@@ -91,6 +95,9 @@ KEPT = [
     "@所有人\u2005开会",  # @all is nobody
     "苏ABCDE",  # letters after a province character: a word, not a plate
     "你好，吃了吗？",
+    "一二三四五六七八九十",  # counting, not a phone
+    "我们一起去一趟，两三天就回",
+    "一三八一二三四五六七八九",  # 12 digits once read: no mobile
     "",
 ]
 
