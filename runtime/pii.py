@@ -19,7 +19,13 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 # Entity types in tie-break order (earlier wins when two findings cover exactly the same text).
-ENTITIES = ("ID_NUMBER", "BANK_CARD", "PHONE", "EMAIL", "WECHAT_ID", "QQ", "PLATE", "ADDRESS", "PERSON")
+ENTITIES = (
+    *("ID_NUMBER", "BANK_CARD", "PHONE", "EMAIL", "WECHAT_ID", "QQ", "PLATE"),
+    *("ADDRESS", "ADDRESS_STREET", "ADDRESS_DISTRICT", "PERSON"),
+)
+# Addresses without a house number, by level (conf/anonymize `entities` chooses the levels masked):
+# a street (长乐路) or a district (上海市徐汇区) says where someone lives; a city alone does not.
+SAME_PLACEHOLDER = {"ADDRESS_STREET": "ADDRESS", "ADDRESS_DISTRICT": "ADDRESS"}
 SPEAKER = "SPEAKER"  # a known chat member's name; its placeholder is the member's (<TARGET>, <U3>)
 
 
@@ -39,7 +45,7 @@ class Span:
 
 
 def placeholder(entity: str) -> str:
-    return f"<{entity}>"
+    return f"<{SAME_PLACEHOLDER.get(entity, entity)}>"
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +138,25 @@ _NUM = r"(?:[0-9]+|[一二三四五六七八九十百零〇两]+|[A-Za-z])"
 _ADDR_UNIT = rf"{_NUM}(?:号楼|号院|号|弄|栋|幢|座|单元|楼|层|室|户)"
 _ADMIN = rf"{_CJK}{{1,6}}?(?:省|自治区|市|区|县|镇|乡)"
 _PLACE = rf"{_CJK}{{1,10}}?(?:大街|大道|胡同|路|街|巷|弄|小区|花园|家园|公寓|大厦|新村|苑|村|社区|广场)"
+# Ordinary words that end like a place: X路 (马路, 公路, 走夜路), X街 (逛街, 步行街), X区 (小区, 社区,
+# 住宅区): the character before the ending, or the whole word, rules a match out.
+_NOT_BEFORE_ROAD = (
+    "马走一出思线道公铁网电套上迷让带问半顺后退活门来去生死水陆岔弯近远小大土夜心歧赶开领拦挡探引同回短进末"
+    "财言歪正航环"
+)
+_NOT_BEFORE_STREET = "逛上大老行业"
+_NOT_BEFORE_DISTRICT = "小社地景园郊市城山灾禁误专分片校厂营矿库辖选街牧"
+_NOT_DISTRICTS = (
+    "住宅区|开发区|风景区|服务区|停车区|商业区|保税区|无人区|自治区|居民区|工业区|生活区|办公区|休息区|吸烟区"
+    "|示范区|试验区|经济区|旅游区|保护区|高新区|新城区|老城区|核心区|中心区|功能区|主城区|候车区|特区"
+)
+_STREET_NAME = (
+    rf"{_CJK}{{2,4}}?(?:(?<![{_NOT_BEFORE_ROAD}])(?:路|大道)|(?<![{_NOT_BEFORE_STREET}])(?:大街|街)"
+    r"|胡同|(?<![小深])巷)"
+)
+_DISTRICT_NAME = (
+    rf"(?:{_CJK}{{2,3}}(?:省|市))*(?!{_NOT_DISTRICTS}){_CJK}{{2}}(?<![{_NOT_BEFORE_DISTRICT}])[区县]"
+)
 _EN_STREET = (
     "Road|Rd|Street|St|Avenue|Ave|Lane|Ln|Drive|Dr|Boulevard|Blvd|Way|Court|Ct|Place|Pl|Terrace|Close"
     "|Crescent|Square|Sq"
@@ -230,6 +255,8 @@ PII_PATTERNS: tuple[PiiPattern, ...] = (
         rf"(?:{_ADMIN}){{0,3}}(?:{_PLACE}){{1,2}}(?:{_ADDR_UNIT}-?)+(?:[0-9]+{_NOT_DIGIT_AFTER})?",
         score=0.8,
     ),
+    _p("ADDRESS_STREET", "cn_street_name", _STREET_NAME, score=0.7),  # 我家在长乐路, 南京路上
+    _p("ADDRESS_DISTRICT", "cn_district", _DISTRICT_NAME, score=0.7),  # 上海市徐汇区, 住武侯区
     _p(
         "ADDRESS",
         # 12 Garden Road, 221B Baker Street; capitalised words only, so "5 miles down the road" stays
@@ -271,6 +298,8 @@ PII_TRIGGERS: dict[str, str] = {
     "QQ": r"(?i:qq)|扣扣|企鹅",
     "PLATE": rf"[{_PROVINCES}][{_PLATE_LETTER}]",
     "ADDRESS": rf"{_NUM}(?:号|弄|栋|幢|座|单元|楼|层|室|户)|[0-9][A-Za-z]? [A-Z]",
+    "ADDRESS_STREET": "路|大道|街|胡同|巷",
+    "ADDRESS_DISTRICT": "区|县",
     "PERSON": rf"{_TITLES}|(?:{_EN_TITLES})\.? ?[A-Z]|" + MENTION_END,
 }
 # Full-width forms the patterns depend on (digits, letters, ＠－．＿ and the ideographic space):

@@ -217,6 +217,8 @@ PII_VALUES = {
     "QQ": ["83726451"],
     "PLATE": ["沪A3K721"],
     "ADDRESS": ["浦东新区世纪大道100号3号楼1202室", "12 Garden Road"],
+    "ADDRESS_STREET": ["长乐路"],  # without a house number
+    "ADDRESS_DISTRICT": ["徐汇区"],
     "PERSON": ["王医生", "Dr. Liu"],
 }
 NAMES = ["李秀英", "秀英", "浩浩", "陈美兰", "外婆", "Tom Zhao", "赵汤姆", "陈家一家亲"]
@@ -232,6 +234,7 @@ def seeded() -> pd.DataFrame:
         msg("wxid_daughter_li", "李秀英", f"卡号{p['BANK_CARD'][0]}，邮箱{p['EMAIL'][0]}吧"),
         msg("wxid_grandson_hao", "浩浩", f"加外婆微信{p['WECHAT_ID'][0]}，QQ {p['QQ'][0]}"),
         msg(GRANDMA, "外婆", f"车牌{p['PLATE'][0]}，住{p['ADDRESS'][0]}"),
+        msg(GRANDMA, "外婆", f"小时候住{p['ADDRESS_STREET'][0]}，后来搬去上海市{p['ADDRESS_DISTRICT'][0]}"),
         msg(
             "wxid_daughter_li",
             "秀英",
@@ -254,7 +257,8 @@ def test_every_seeded_value_is_replaced_by_its_type(cfg):
     assert result.report["entities"] == counts | {"ADDRESS": 3, "PERSON": 3}
     quote = result.messages[result.messages["kind"] == "quote"].iloc[0]
     assert (quote["quote_of"], quote["quote_speaker"]) == ("我住<ADDRESS>", "<TARGET>")
-    assert result.messages["text"].iloc[-5] == "车牌<PLATE>，住<ADDRESS>"
+    assert result.messages["text"].iloc[-6] == "车牌<PLATE>，住<ADDRESS>"
+    assert result.messages["text"].iloc[-5] == "小时候住<ADDRESS>，后来搬去<ADDRESS>"
 
 
 def raw_values() -> list[str]:

@@ -69,6 +69,10 @@ FOUND = [
     ("长乐路123弄4号201室", "<ADDRESS>"),
     ("广东省深圳市南山区科技南路18号", "<ADDRESS>"),
     ("I live at 12 Garden Road now", "I live at <ADDRESS> now"),
+    ("我家在长乐路", "我家在<ADDRESS>"),  # a street without a house number (ADDRESS_STREET)
+    ("去南京路吃饭", "去<ADDRESS>吃饭"),
+    ("住在上海市徐汇区", "住在<ADDRESS>"),  # a district (ADDRESS_DISTRICT); a city alone stays
+    ("杭州西湖区的房子", "杭州<ADDRESS>的房子"),
     ("221B Baker Street", "<ADDRESS>"),
     ("Flat 403, Building 4, 94 Pingjiang Road, Gusu District, Suzhou / ok", "<ADDRESS> / ok"),
     ("send to Room 622, Building 1, 103 Guoquan Road, Yangpu District, Shanghai!", "send to <ADDRESS>!"),
@@ -96,6 +100,11 @@ KEPT = [
     "苏ABCDE",  # letters after a province character: a word, not a plate
     "你好，吃了吗？",
     "一二三四五六七八九十",  # counting, not a phone
+    "过马路小心，走夜路别怕，一路平安",  # words ending in 路 that name no street
+    "高速公路上堵车",
+    "我们小区和社区医院，开发区的住宅区",  # words ending in 区 that name no district
+    "逛街去步行街",
+    "江南的春天，周末很高兴",
     "我们一起去一趟，两三天就回",
     "一三八一二三四五六七八九",  # 12 digits once read: no mobile
     "",

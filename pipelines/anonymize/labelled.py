@@ -23,6 +23,8 @@ import random
 from collections import Counter
 from dataclasses import dataclass
 
+from runtime import pii
+
 MEMBERS = ["小雨", "林晓雨", "阿杰", "王建国", "Annie"]  # chat members (their names are known)
 OUTSIDERS = ["张伟", "王芳", "李娜", "刘洋", "陈静", "杨帆", "赵磊", "黄丽", "周杰", "吴敏", "徐婷婷",
              "孙浩然", "马丽", "朱晓明", "胡军", "郭美玲", "何建华", "高志强", "林峰", "罗燕", "欧阳娜娜",
@@ -39,7 +41,9 @@ NUMERAL_PHONES = [
     "一八六二三四五六七八九",
     "1三8一2345六七8",
 ]
-ADDRESSES = ["上海市徐汇区", "长乐路", "北京市朝阳区", "杭州西湖区", "南京路", "成都市武侯区"]
+# (what may stay, the part that says where someone lives): a city alone identifies nobody
+ADDRESSES = [("上海市", "徐汇区"), ("", "长乐路"), ("北京市", "朝阳区"), ("杭州", "西湖区"), ("", "南京路"),
+             ("成都市", "武侯区")]  # fmt: skip
 
 # (template, slots): {M} member, {P} outsider, {T} titled outsider, {G} given name after a cue,
 # {K} kin term, {D} decoy, {PH} phone in digits, {PZ} phone in numerals, {A} address
@@ -96,6 +100,8 @@ def labelled_messages(seed: int = 0, per_template: int = 16) -> list[Labelled]:
                 pool, entity = pools[slot.rstrip("0123456789")]
                 value = rng.choice([v for v in pool if v not in used.values()] or pool)
                 used[slot] = value
+                kept, value = value if isinstance(value, tuple) else ("", value)
+                text += kept
                 if entity:
                     spans.append((len(text), len(text) + len(value), entity))
                 text += value
@@ -126,9 +132,10 @@ def score(mask_spans, messages: list[Labelled]) -> dict:
             found[entity] += 1
             caught[entity] += any(s.start <= start and end <= s.end for s in spans)
         for s in spans:
-            predicted[s.entity] += 1
-            correct[s.entity] += any(
-                s.start < end and start < s.end and e == s.entity for start, end, e in m.spans
+            entity = pii.SAME_PLACEHOLDER.get(s.entity, s.entity)  # ADDRESS_STREET counts as ADDRESS
+            predicted[entity] += 1
+            correct[entity] += any(
+                s.start < end and start < s.end and e == entity for start, end, e in m.spans
             )
     entities = sorted(set(found) | set(predicted))
     return {
