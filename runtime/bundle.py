@@ -153,6 +153,14 @@ class Bundle:
         return PersonaNames.from_dict(json.loads((self.root / component["path"]).read_text(encoding="utf-8")))
 
     @property
+    def pii_entities(self) -> tuple[str, ...]:
+        """The PII types anonymize masked in the training data (recorded by package): live windows
+        are masked the same way. Older bundles: every type."""
+        from runtime.pii import ENTITIES
+
+        return tuple(self.components["chat_model"].get("pii_entities", ENTITIES))
+
+    @property
     def name_rule(self) -> int:
         """The shortest name masked in text (anonymize's min_name_chars, recorded by package)."""
         return int(self.components.get("names", {}).get("min_name_chars", 2))

@@ -44,7 +44,7 @@ class Window:
 
 def to_window(
     context: Sequence[ChatLine], persona: PersonaNames | None = None, persona_names: Sequence[str] = (),
-    min_name_chars: int = 2,
+    min_name_chars: int = 2, entities: Sequence[str] = pii.ENTITIES,
 ) -> Window:  # fmt: skip
     """Live messages (oldest first) as the training format's window: senders by first appearance,
     names in the text (the senders', the persona's: hashed from the bundle or typed at run time)
@@ -55,7 +55,7 @@ def to_window(
             placeholders[m.sender] = f"<U{len(placeholders) + 1}>"
     labels = {pii.name_key(n): TARGET for n in persona_names}
     labels |= {pii.name_key(name): ph for name, ph in placeholders.items()}
-    names = LiveNames(labels, persona, min_name_chars)
+    names = LiveNames(labels, persona, min_name_chars, tuple(entities))
     turns = [
         Turn(TARGET if m.from_persona else placeholders[m.sender], "text", names.anonymize(m.text))
         for m in context
@@ -115,6 +115,7 @@ class Generator:
             )
         self.instruction = info["instruction"]
         self.persona, self.min_name_chars = bundle.persona_names, bundle.name_rule
+        self.entities = bundle.pii_entities  # what the training windows had masked
         self.persona_names = tuple(persona_names)
         self.tokenizer = AutoTokenizer.from_pretrained(bundle.chat_model)
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
@@ -146,7 +147,7 @@ class Generator:
     def reply(self, context: Sequence[ChatLine], seed: int) -> Reply:
         from runtime.generate import generate_replies
 
-        window = to_window(context, self.persona, self.persona_names, self.min_name_chars)
+        window = to_window(context, self.persona, self.persona_names, self.min_name_chars, self.entities)
         memory, memory_ids = self.recall(window.text)
         prompt = encode_prompt(
             self.tokenizer, self.instruction, window.text, memory, max_tokens=self.max_prompt_tokens

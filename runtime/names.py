@@ -101,6 +101,7 @@ class LiveNames:
     labels: dict[str, str]  # name key -> placeholder
     persona: PersonaNames | None = None
     min_chars: int = 2
+    entities: tuple[str, ...] = pii.ENTITIES  # the PII types training masked (anonymize.entities)
 
     def __post_init__(self):
         usable_labels = {k: ph for k, ph in self.labels.items() if len(k) >= self.min_chars}
@@ -111,7 +112,8 @@ class LiveNames:
 
     def anonymize(self, text: str) -> str:
         """Names and PII found together and resolved together, as anonymize does."""
-        spans = [*pii.find_spans(text, pii.PII_PATTERNS), *pii.find_names(text, self._regex, self._templates)]
+        patterns = pii.patterns_for(self.entities)
+        spans = [*pii.find_spans(text, patterns), *pii.find_names(text, self._regex, self._templates)]
         if self.persona is not None:
             spans += self.persona.find(text)
         return pii.replace_spans(text, pii.resolve_spans(spans))

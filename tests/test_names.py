@@ -120,3 +120,10 @@ def test_package_hashes_the_configured_and_the_seen_names_of_the_persona(make_cf
     assert (
         add_persona_names(make_cfg(f"anonymize.mapping={path}", "package.persona_names=false"), out) is None
     )
+
+
+def test_the_live_window_masks_the_pii_types_training_masked_and_no_others():
+    line = [Line("小雨", "我家在长乐路，电话13812345678")]
+    assert to_window(line).text == "<U1>: 我家在<ADDRESS>，电话<PHONE>"
+    kept_streets = [e for e in pii.ENTITIES if e != "ADDRESS_STREET"]  # anonymize.entities without it
+    assert to_window(line, entities=kept_streets).text == "<U1>: 我家在长乐路，电话<PHONE>"

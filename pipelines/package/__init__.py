@@ -215,6 +215,7 @@ def run(cfg: DictConfig, out: Path) -> dict:
                 "base_model": info["base_model"],
                 "prompt_format_version": info["prompt_format_version"],
                 "weights_bytes": weights,
+                "pii_entities": list(cfg.anonymize.entities),  # live windows are masked as training was
             },
             "policy": {"path": POLICY},
             **({"memory": memory} if memory else {}),
