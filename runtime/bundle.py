@@ -30,11 +30,14 @@ its size and time back is only caught by a full check (`doctor`). Standard libra
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+
+from runtime.atomic import write_json
 
 SCHEMA_VERSION = 1
 MANIFEST = "manifest.json"
@@ -197,13 +200,9 @@ class VerifiedFiles:
         return digest
 
     def save(self) -> None:
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.path.with_name(self.path.name + ".partial")
-            tmp.write_text(json.dumps(self.entries), encoding="utf-8")
-            os.replace(tmp, self.path)
-        except OSError:  # a read-only profile: verification still happened, only slower next time
-            pass
+        # a read-only profile: verification still happened, only slower next time
+        with contextlib.suppress(OSError):
+            write_json(self.path, self.entries, indent=None)
 
 
 def default_cache_dir() -> Path:

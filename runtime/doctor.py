@@ -10,6 +10,7 @@ Standard library + torch only (onnxruntime and OpenCV are looked for, not requir
 from __future__ import annotations
 
 import ctypes
+import json
 import os
 import platform
 import sys
@@ -84,8 +85,6 @@ def voice_loaded_bytes(folder) -> int:
     """The voice files call mode loads (not the RVC .pth/.index shipped for other tools)."""
     if folder is None:
         return 0
-    import json
-
     spec = json.loads((folder / "voice.json").read_text(encoding="utf-8"))
     return sum((folder / spec[k]).stat().st_size for k in VOICE_LOADED if spec.get(k))
 

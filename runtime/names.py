@@ -93,27 +93,21 @@ class PersonaNames:
         return out
 
 
-@dataclass(frozen=True)
 class LiveNames:
     """Names in a live window -> placeholders: the senders' display names (clear, from the chat)
-    and the persona's (hashed from the bundle and/or typed at run time)."""
+    and the persona's (hashed from the bundle and/or typed at run time); with the PII types
+    training masked (anonymize.entities)."""
 
-    labels: dict[str, str]  # name key -> placeholder
-    persona: PersonaNames | None = None
-    min_chars: int = 2
-    entities: tuple[str, ...] = pii.ENTITIES  # the PII types training masked (anonymize.entities)
-
-    def __post_init__(self):
-        usable_labels = {k: ph for k, ph in self.labels.items() if len(k) >= self.min_chars}
-        object.__setattr__(self, "_regex", pii.names_regex(usable_labels))
-        object.__setattr__(
-            self, "_templates", {k: pii.Span(0, 0, pii.SPEAKER, 1.0, ph) for k, ph in usable_labels.items()}
-        )
+    def __init__(self, labels: dict[str, str], persona: PersonaNames | None = None, min_chars: int = 2,
+                 entities: tuple[str, ...] = pii.ENTITIES):  # fmt: skip
+        usable_labels = {k: ph for k, ph in labels.items() if len(k) >= min_chars}  # name key -> placeholder
+        self.regex = pii.names_regex(usable_labels)
+        self.templates = {k: pii.Span(0, 0, pii.SPEAKER, 1.0, ph) for k, ph in usable_labels.items()}
+        self.persona, self.patterns = persona, pii.patterns_for(entities)
 
     def anonymize(self, text: str) -> str:
         """Names and PII found together and resolved together, as anonymize does."""
-        patterns = pii.patterns_for(self.entities)
-        spans = [*pii.find_spans(text, patterns), *pii.find_names(text, self._regex, self._templates)]
+        spans = [*pii.find_spans(text, self.patterns), *pii.find_names(text, self.regex, self.templates)]
         if self.persona is not None:
             spans += self.persona.find(text)
         return pii.replace_spans(text, pii.resolve_spans(spans))

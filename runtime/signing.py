@@ -17,6 +17,7 @@ import json
 import os
 from pathlib import Path
 
+from runtime.atomic import write_json
 from runtime.bundle import MANIFEST, MANIFEST_SIG, BundleError, default_cache_dir
 
 ALGORITHM = "ed25519"
@@ -109,8 +110,5 @@ class TrustedKeys:
                 "--trust-new-key`; otherwise do not use this bundle"
             )
         self.keys[name] = {"public_key": public_key, "since": datetime.date.today().isoformat()}
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(self.path.name + ".partial")
-        tmp.write_text(json.dumps(self.keys, indent=1), encoding="utf-8")
-        os.replace(tmp, self.path)
+        write_json(self.path, self.keys, indent=1)
         return "replaced" if known else "pinned"

@@ -92,9 +92,9 @@ def main(args: argparse.Namespace) -> int:
         print(f"call: {e}", file=sys.stderr)
         return 2
     if args.report:
-        from runtime.face.live import write_report
+        from runtime.atomic import write_json
 
-        write_report(args.report, report)
+        write_json(args.report, report)
     print(json.dumps(report, indent=2))  # ASCII: a cp936 console prints any device name
     return 0
 
@@ -198,7 +198,9 @@ def voice_part(args: argparse.Namespace, voice_dir, kill, log):
     live = LiveVoice(StreamingConverter(vc), args.samplerate)
     intro = None
     if args.disclosure_audio and not args.no_disclosure:
-        intro = read_mono(args.disclosure_audio, args.samplerate)
+        from runtime.voice.devices import read_recording
+
+        intro = read_recording(args.disclosure_audio, args.samplerate, "disclosure recording")
     link = VoiceLink(live, NoiseGate(args.gate_db, args.gate_db - 5.0), kill, intro)
     opener, monitor, names = audio_opener(args, live.device_block)
     loop = VoiceLoop(link, opener, event=log.write, monitor=monitor)
@@ -235,32 +237,25 @@ def audio_opener(args: argparse.Namespace, block: int):
                                   "monitor": None if args.monitor is None else args.monitor}  # fmt: skip
 
 
-def read_mono(path: Path, samplerate: int):
-    import numpy as np
-    import soundfile as sf
-    import soxr
-
-    if not Path(path).is_file():
-        raise CallError(f"{path}: recording not found")
-    x, sr = sf.read(str(path), dtype="float32", always_2d=True)
-    x = x.mean(1)
-    return x if sr == samplerate else soxr.resample(x, sr, samplerate).astype(np.float32)
-
-
 def video_part(args: argparse.Namespace, face_dir, kill, stop):
     from runtime.call.session import VideoPart
     from runtime.face.cli import engine_from_args, sinks_from_args
     from runtime.face.live import open_source
 
-    if args.fps is None and not str(args.camera).isdigit():  # a file camera: its own frame rate out
-        from runtime.face.live import VideoFileSource
-
-        probe = VideoFileSource(args.camera)
-        args.fps = probe.fps
-        probe.close()
-    engine, info = engine_from_args(face_dir, args, kill)
-    source = open_source(args.camera, args.resolution, engine.s.fps, paced=True)
-    sink = sinks_from_args(args, engine.s.fps, kill, stop)
+    source = None
+    if not str(args.camera).isdigit():  # a file camera, paced like one, at its own frame rate by default
+        source = open_source(args.camera, paced=True)
+        args.fps = args.fps or source.fps
+    try:
+        engine, info = engine_from_args(face_dir, args, kill)
+        source = source or open_source(
+            args.camera, args.resolution, engine.s.fps
+        )  # a camera at the live rate
+        sink = sinks_from_args(args, engine.s.fps, kill, stop)
+    except BaseException:
+        if source is not None:
+            source.close()
+        raise
     return VideoPart(source, engine, sink, engine.s.fps), {k: v for k, v in info.items() if k != "settings"}
 
 

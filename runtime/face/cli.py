@@ -86,9 +86,10 @@ def sinks_from_args(args: argparse.Namespace, fps: float, kill, stop: threading.
 
 
 def main(args: argparse.Namespace) -> int:
+    from runtime.atomic import write_json
     from runtime.bundle import BundleError, open_bundle
     from runtime.face.faceset import FaceSetError
-    from runtime.face.live import DeviceError, open_source, write_report
+    from runtime.face.live import DeviceError, open_source
     from runtime.kill import KillSwitch
 
     try:
@@ -111,12 +112,13 @@ def main(args: argparse.Namespace) -> int:
         print(f"face-live: {e}", file=sys.stderr)
         return 2
     if args.report:
-        write_report(args.report, report)
+        write_json(args.report, report)
     print(json.dumps({k: v for k, v in report.items() if k != "settings"}, indent=2))
     return 0
 
 
 def run(args, source, engine, kill) -> dict:
+    from runtime.atomic import write_json
     from runtime.face import live
 
     stop = threading.Event()
@@ -124,7 +126,7 @@ def run(args, source, engine, kill) -> dict:
     sink = sinks_from_args(args, source.fps if file_to_file else engine.s.fps, kill, stop)
     if file_to_file:
         report = live.convert(source, engine, sink, source.fps)  # file to file: every frame, no clock
-        live.write_report(Path(args.out).with_suffix(".json"), report)
+        write_json(Path(args.out).with_suffix(".json"), report)
         return report
 
     def status(r):

@@ -15,7 +15,6 @@ file through the same engine, one output frame per input frame.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import sys
@@ -27,6 +26,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from runtime.atomic import write_json
 from runtime.clock import SYSTEM
 from runtime.face.engine import KillSwitch, LiveFace
 from runtime.face.settings import LiveSettings
@@ -508,11 +508,5 @@ def convert_file(
         **info,
         **convert(source, engine, VideoFileSink(out, source.fps), source.fps),
     }
-    write_report(Path(out).with_suffix(".json"), report)
+    write_json(Path(out).with_suffix(".json"), report)
     return report
-
-
-def write_report(path: Path, report: dict) -> None:
-    tmp = path.with_name(f".{path.name}.partial")
-    tmp.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, path)

@@ -241,6 +241,31 @@ class SoundDeviceDuplex:
             pass
 
 
+def read_recording(path: str | Path, samplerate: int, what: str = "recording") -> np.ndarray:
+    """A wav/flac file as mono float32 at `samplerate` (resampled when it has another rate)."""
+    import soundfile as sf
+
+    path = Path(path)
+    if not path.is_file():
+        raise AudioDeviceError(f"{path}: {what} not found")
+    try:
+        x, sr = sf.read(str(path), dtype="float32", always_2d=True)
+    except Exception as e:
+        raise AudioDeviceError(f"{path}: cannot read this {what} ({e}); use a wav or flac file") from None
+    x = x.mean(1)
+    if sr == samplerate:
+        return x
+    import soxr
+
+    return soxr.resample(x, sr, samplerate, quality="HQ").astype(np.float32)
+
+
+def split_blocks(x: np.ndarray, n: int) -> list[np.ndarray]:
+    """`x` in blocks of `n` samples, the last one padded with silence (at least one block)."""
+    x = np.pad(np.asarray(x, np.float32), (0, -len(x) % n))
+    return np.array_split(x, max(1, len(x) // n))
+
+
 class FileDuplex:
     """A recording as the microphone and a wav file as the output device, in the call's format.
     On `clock`, blocks are handed out at the device's pace; without one, as fast as they are read.
@@ -248,24 +273,9 @@ class FileDuplex:
 
     def __init__(self, mic: str | Path, out: str | Path, samplerate: int, blocksize: int, clock=SYSTEM,
                  paced: bool = True):  # fmt: skip
-        import soundfile as sf
-
-        mic = Path(mic)
-        if not mic.is_file():
-            raise AudioDeviceError(f"{mic}: recording not found (--mic-file)")
-        try:
-            x, sr = sf.read(str(mic), dtype="float32", always_2d=True)
-        except Exception as e:
-            raise AudioDeviceError(
-                f"{mic}: cannot read this recording ({e}); use a wav or flac file"
-            ) from None
-        x = x.mean(1)
-        if sr != samplerate:
-            import soxr
-
-            x = soxr.resample(x, sr, samplerate, quality="HQ").astype(np.float32)
+        x = read_recording(mic, samplerate, "recording (--mic-file)")
         self.samples = len(x)
-        self.blocks = np.array_split(np.pad(x, (0, -len(x) % blocksize)), max(1, -(-len(x) // blocksize)))
+        self.blocks = split_blocks(x, blocksize)
         self.out, self.samplerate, self.blocksize = Path(out), samplerate, blocksize
         self.clock, self.paced = clock, paced
         self.latency = (0.0, 0.0)

@@ -115,7 +115,7 @@ def run(
         sd = devices.load_sounddevice()
         open_duplex, mic, out = devices.duplex_opener(sd, input_device, output_device)
         live = LiveVoice(converter, samplerate)
-        gate = NoiseGate(gate_db, gate_db - 5.0) if gate_db is not None else NoiseGate(-200.0, -200.0)
+        gate = NoiseGate(gate_db, gate_db - 5.0) if gate_db is not None else None
         loop = VoiceLoop(VoiceLink(live, gate, KillSwitch()), open_duplex)
     except devices.AudioDeviceError as e:
         raise VoiceModelError(f"{e} (`python -m runtime call --list-devices` lists the devices)") from None

@@ -28,7 +28,7 @@ import numpy as np
 
 from runtime.clock import SYSTEM
 from runtime.timings import Timings
-from runtime.voice.devices import AudioDeviceError, FormatRefused
+from runtime.voice.devices import AudioDeviceError, FormatRefused, split_blocks
 from runtime.voice.live import LiveVoice
 
 SWITCH_FADE_S = 0.01
@@ -70,14 +70,13 @@ class VoiceStats:
 
 
 class VoiceLink:
-    def __init__(self, live: LiveVoice, gate: NoiseGate, kill, intro: np.ndarray | None = None):
+    """`gate=None`: no noise gate (every block goes through)."""
+
+    def __init__(self, live: LiveVoice, gate: NoiseGate | None, kill, intro: np.ndarray | None = None):
         self.live, self.gate, self.kill = live, gate, kill
         self.stats = VoiceStats()
         self.own = False
-        n = live.device_block
-        self.intro = [] if intro is None else list(np.array_split(np.pad(intro, (0, -len(intro) % n)),
-                                                                  max(1, -(-len(intro) // n))))  # fmt: skip
-        self.fade = np.linspace(0.0, 1.0, max(1, round(SWITCH_FADE_S * live.device_sr)), dtype=np.float32)
+        self.intro = [] if intro is None else split_blocks(intro, live.device_block)
 
     @property
     def block(self) -> int:
@@ -90,7 +89,7 @@ class VoiceLink:
         if self.intro:
             source = self.intro.pop(0)
             s.disclosure_blocks += 1
-        is_open = self.gate(source)
+        is_open = self.gate is None or self.gate(source)
         own = self.kill.engaged()
         converted = self.live.step(source if is_open and not own else np.zeros_like(source))
         if own:
@@ -102,14 +101,10 @@ class VoiceLink:
         s.gated += not is_open
         if own != self.own:  # a switch between the two voices: fade the new one in
             self.own = own
+            fade = np.linspace(0.0, 1.0, max(1, round(SWITCH_FADE_S * self.live.device_sr)), dtype=np.float32)
             out = out.copy()
-            out[: len(self.fade)] *= self.fade
+            out[: len(fade)] *= fade
         return np.asarray(out, np.float32)
-
-    def rebuilt(self, live: LiveVoice) -> None:
-        """Continue at another device rate (the intro, if any, starts again at that rate's length)."""
-        self.live = live
-        self.fade = np.linspace(0.0, 1.0, max(1, round(SWITCH_FADE_S * live.device_sr)), dtype=np.float32)
 
 
 class VoiceLoop:
@@ -186,7 +181,8 @@ class VoiceLoop:
         self.event("audio_rate_changed", was=self.samplerate, now=rate)
         self.stats.rate_changes += 1
         self.samplerate = rate
-        self.link.rebuilt(live)
+        self.link.live = live  # the same gate, kill switch and converter state, at the new rate
+        self.link.intro.clear()  # its blocks have the old rate's length; the call lost it anyway
         return device
 
     def _flows(self) -> int:
