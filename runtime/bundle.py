@@ -16,6 +16,9 @@ A bundle is a folder (`data/dist/<name>/`, optionally zipped for copying):
                     detector, the curated crops numbered by rank, identity embeddings; optional
     names.json      the persona's names as salted hashes, to mask them in live text as in training
                     (runtime/names.py); optional
+    person/         other people's names in live text, found as in training: the name model
+                    (model.json.gz, runtime/person.py) and the names anonymize masked wherever they
+                    were written, as salted hashes (outsiders.json); optional
 
 `pipelines.package` writes bundles with `write_manifest`; the runtime opens them with `open_bundle`,
 which verifies every checksum before anything is loaded (files unchanged since they last matched
@@ -48,6 +51,7 @@ MEMORY = "memory"
 VOICE = "voice"
 FACE = "face"
 NAMES = "names.json"  # the persona's names as salted hashes (runtime/names.py)
+PERSON = "person"  # other people's names: the finder's model and hashed names (runtime/person.py)
 MODEL_INFO = "still_model.json"  # inside chat_model/: prompt format, instruction, training facts
 
 
@@ -147,13 +151,34 @@ class Bundle:
 
     @property
     def persona_names(self):
-        """The persona's hashed names (runtime.names.PersonaNames), or None."""
+        """The persona's hashed names (runtime.names.HashedNames), or None."""
         component = self.components.get("names")
         if not component:
             return None
-        from runtime.names import PersonaNames
+        from runtime.names import HashedNames
 
-        return PersonaNames.from_dict(json.loads((self.root / component["path"]).read_text(encoding="utf-8")))
+        return HashedNames.from_dict(json.loads((self.root / component["path"]).read_text(encoding="utf-8")))
+
+    @property
+    def person_finder(self):
+        """The person finder with the bundle's name model (runtime.person.PersonFinder), or None."""
+        component = self.components.get("person")
+        if not component:
+            return None
+        from runtime.person import NameModel, PersonFinder
+
+        return PersonFinder(NameModel.load(self.root / component["model"]))
+
+    @property
+    def outsider_names(self):
+        """Names anonymize masked wherever they were written, hashed (runtime.names.HashedNames)."""
+        component = self.components.get("person")
+        if not component or not component.get("outsiders"):
+            return None
+        from runtime.names import HashedNames
+
+        path = self.root / component["outsiders"]
+        return HashedNames.from_dict(json.loads(path.read_text(encoding="utf-8")))
 
     @property
     def pii_entities(self) -> tuple[str, ...]:

@@ -20,7 +20,8 @@ from typing import Protocol
 from runtime import pii
 from runtime.bundle import Bundle, BundleError
 from runtime.memory import MemoryIndex, RetrievalSettings, fit_memory, query_of
-from runtime.names import LiveNames, PersonaNames
+from runtime.names import HashedNames, LiveNames
+from runtime.person import PersonFinder
 from runtime.pii import mask_pii
 from runtime.prompt import TARGET, Turn, contract_problems, encode_prompt, format_window
 
@@ -43,19 +44,21 @@ class Window:
 
 
 def to_window(
-    context: Sequence[ChatLine], persona: PersonaNames | None = None, persona_names: Sequence[str] = (),
-    min_name_chars: int = 2, entities: Sequence[str] = pii.ENTITIES,
+    context: Sequence[ChatLine], persona: HashedNames | None = None, persona_names: Sequence[str] = (),
+    min_name_chars: int = 2, entities: Sequence[str] = pii.ENTITIES, finder: PersonFinder | None = None,
+    outsiders: HashedNames | None = None,
 ) -> Window:  # fmt: skip
     """Live messages (oldest first) as the training format's window: senders by first appearance,
-    names in the text (the senders', the persona's: hashed from the bundle or typed at run time)
-    and PII masked the way anonymize masked the training data (runtime.names)."""
+    names in the text (the senders', the persona's: hashed from the bundle or typed at run time;
+    other people's: the person finder and the bundle's hashed names) and PII masked the way
+    anonymize masked the training data (runtime.names)."""
     placeholders: dict[str, str] = {}  # display name -> placeholder
     for m in context:
         if not m.from_persona and m.sender not in placeholders:
             placeholders[m.sender] = f"<U{len(placeholders) + 1}>"
     labels = {pii.name_key(n): TARGET for n in persona_names}
     labels |= {pii.name_key(name): ph for name, ph in placeholders.items()}
-    names = LiveNames(labels, persona, min_name_chars, tuple(entities))
+    names = LiveNames(labels, persona, min_name_chars, tuple(entities), finder, outsiders)
     turns = [
         Turn(TARGET if m.from_persona else placeholders[m.sender], "text", names.anonymize(m.text))
         for m in context
@@ -115,6 +118,7 @@ class Generator:
             )
         self.instruction = info["instruction"]
         self.persona, self.min_name_chars = bundle.persona_names, bundle.name_rule
+        self.finder, self.outsiders = bundle.person_finder, bundle.outsider_names
         self.entities = bundle.pii_entities  # what the training windows had masked
         self.persona_names = tuple(persona_names)
         self.tokenizer = AutoTokenizer.from_pretrained(bundle.chat_model)
@@ -147,7 +151,8 @@ class Generator:
     def reply(self, context: Sequence[ChatLine], seed: int) -> Reply:
         from runtime.generate import generate_replies
 
-        window = to_window(context, self.persona, self.persona_names, self.min_name_chars, self.entities)
+        window = to_window(context, self.persona, self.persona_names, self.min_name_chars, self.entities,
+                           self.finder, self.outsiders)  # fmt: skip
         memory, memory_ids = self.recall(window.text)
         prompt = encode_prompt(
             self.tokenizer, self.instruction, window.text, memory, max_tokens=self.max_prompt_tokens

@@ -8,8 +8,12 @@ replace with `replace_spans`. What differs is where the names come from:
 - training: every name each member was seen or configured under, in clear (private data);
 - live: the display names of the chat's senders (the runtime sees them anyway), the persona's
   names typed on the Windows machine (`--persona-name`), and the persona's names kept in the bundle
-  as salted hashes (`PersonaNames`), never in clear. A hashed name cannot go into a regex, so every
+  as salted hashes (`HashedNames`), never in clear. A hashed name cannot go into a regex, so every
   substring of a length some persona name has is hashed and looked up, with the same boundary rule.
+
+Other people's names in free text go the same way on both sides too: the person finder
+(runtime/person.py) with the model anonymize built, then, as anonymize's second pass, the names it
+masked wherever they were written (the bundle has them as salted hashes, `<PERSON>`).
 
 Salted hashes keep the names out of sight of anyone reading the bundle; they do not stop a
 dictionary attack on short names by someone holding the bundle (the salt is in it). A family that
@@ -23,7 +27,8 @@ import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from runtime import pii
+from runtime import person, pii
+from runtime.person import PersonFinder
 from runtime.prompt import TARGET
 
 FORMAT = 1
@@ -41,21 +46,26 @@ def _digest(salt: str, key: str) -> str:
 
 
 @dataclass(frozen=True)
-class PersonaNames:
-    """The persona's names as salted hashes: `find(text)` -> <TARGET> spans."""
+class HashedNames:
+    """Names as salted hashes: `find(text)` -> spans of `entity` replaced by `label` (the persona's:
+    SPEAKER, <TARGET>; other people's: PERSON, <PERSON>)."""
 
     salt: str
     digests: frozenset[str]
     lengths: tuple[int, ...]  # the lengths (in characters of the name key) that occur
+    entity: str = pii.SPEAKER
+    label: str = TARGET
 
     @classmethod
     def build(
-        cls, names: Iterable[str], min_chars: int = 2, ignore: Iterable[str] = (), salt: str | None = None
-    ):
+        cls, names: Iterable[str], min_chars: int = 2, ignore: Iterable[str] = (), salt: str | None = None,
+        entity: str = pii.SPEAKER, label: str = TARGET,
+    ):  # fmt: skip
         keys = {pii.name_key(n) for n in names if usable(n, min_chars, ignore)}
         keys = {k for k in keys if len(k) <= pii.MAX_NAME_CHARS}
         salt = salt or secrets.token_hex(16)
-        return cls(salt, frozenset(_digest(salt, k) for k in keys), tuple(sorted({len(k) for k in keys})))
+        lengths = tuple(sorted({len(k) for k in keys}))
+        return cls(salt, frozenset(_digest(salt, k) for k in keys), lengths, entity, label)
 
     def to_dict(self) -> dict:
         return {
@@ -63,16 +73,19 @@ class PersonaNames:
             "salt": self.salt,
             "digests": sorted(self.digests),
             "lengths": list(self.lengths),
+            "entity": self.entity,
+            "label": self.label,
         }
 
     @classmethod
-    def from_dict(cls, d: dict) -> PersonaNames:
+    def from_dict(cls, d: dict) -> HashedNames:
         if d.get("format") != FORMAT:
-            raise ValueError(f"persona names format {d.get('format')}, this runtime reads {FORMAT}")
-        return cls(d["salt"], frozenset(d["digests"]), tuple(d["lengths"]))
+            raise ValueError(f"hashed names format {d.get('format')}, this runtime reads {FORMAT}")
+        entity, label = d.get("entity", pii.SPEAKER), d.get("label", TARGET)  # older bundles: the persona's
+        return cls(d["salt"], frozenset(d["digests"]), tuple(d["lengths"]), entity, label)
 
     def find(self, text: str) -> list[pii.Span]:
-        """Every occurrence of a persona name (overlaps are left to `resolve_spans`)."""
+        """Every occurrence of a name (overlaps are left to `resolve_spans`)."""
         lowered = text.lower()
         if len(lowered) != len(text):  # a rare character whose lower case is longer: no safe offsets
             lowered = "".join(c.lower() if len(c.lower()) == 1 else c for c in text)
@@ -89,25 +102,40 @@ class PersonaNames:
                 if pii.latin_edge(key[-1]) and start + n < len(text) and pii.latin_edge(text[start + n]):
                     continue
                 if _digest(self.salt, key) in self.digests:
-                    out.append(pii.Span(start, start + n, pii.SPEAKER, 1.0, TARGET))
+                    out.append(pii.Span(start, start + n, self.entity, 1.0, self.label))
         return out
 
 
 class LiveNames:
     """Names in a live window -> placeholders: the senders' display names (clear, from the chat)
     and the persona's (hashed from the bundle and/or typed at run time); with the PII types
-    training masked (anonymize.entities)."""
+    training masked (anonymize.entities), other people's names by the person finder, and, as
+    anonymize's second pass, the names anonymize masked wherever they were written (`outsiders`)."""
 
-    def __init__(self, labels: dict[str, str], persona: PersonaNames | None = None, min_chars: int = 2,
-                 entities: tuple[str, ...] = pii.ENTITIES):  # fmt: skip
+    def __init__(self, labels: dict[str, str], persona: HashedNames | None = None, min_chars: int = 2,
+                 entities: tuple[str, ...] = pii.ENTITIES, finder: PersonFinder | None = None,
+                 outsiders: HashedNames | None = None):  # fmt: skip
         usable_labels = {k: ph for k, ph in labels.items() if len(k) >= min_chars}  # name key -> placeholder
         self.regex = pii.names_regex(usable_labels)
         self.templates = {k: pii.Span(0, 0, pii.SPEAKER, 1.0, ph) for k, ph in usable_labels.items()}
         self.persona, self.patterns = persona, pii.patterns_for(entities)
+        self.finder = finder if finder is not None and person.ENTITY in entities else None
+        self.outsiders = outsiders
+
+    def spans(self, text: str) -> list[pii.Span]:
+        """Names and PII found and resolved together as anonymize does (a known name wins over an
+        overlapping PERSON guess), then the outsiders' names where nothing else was found."""
+        found = pii.find_spans(text, self.patterns)
+        if self.finder is not None:
+            found += self.finder.find(text)
+        known = pii.find_names(text, self.regex, self.templates)
+        if self.persona is not None:
+            known += self.persona.find(text)
+        spans = pii.resolve_spans([*person.without_overlaps(found, known), *known])
+        if self.outsiders is not None:
+            more = self.outsiders.find(text)
+            spans = pii.resolve_spans([*spans, *person.without_overlaps(more, spans)])
+        return spans
 
     def anonymize(self, text: str) -> str:
-        """Names and PII found together and resolved together, as anonymize does."""
-        spans = [*pii.find_spans(text, self.patterns), *pii.find_names(text, self.regex, self.templates)]
-        if self.persona is not None:
-            spans += self.persona.find(text)
-        return pii.replace_spans(text, pii.resolve_spans(spans))
+        return pii.replace_spans(text, self.spans(text))

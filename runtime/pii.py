@@ -176,6 +176,8 @@ _SURNAMES = (
     "季裴霍涂成苗谷盛曲翁冉骆蓝路游辛靳管柴蒙鲍华喻祁蒲房滕屈饶解牟艾尤阳时穆农司卓古吉缪简车项连芦麦褚"
 )
 _COMPOUND_SURNAMES = "欧阳|司马|诸葛|上官|东方|皇甫|令狐|慕容|尉迟|公孙|夏侯|长孙|宇文|司徒"
+SURNAMES = tuple(dict.fromkeys(_SURNAMES))  # single-character surnames, commonest first
+COMPOUND_SURNAMES = tuple(_COMPOUND_SURNAMES.split("|"))
 _TITLES = "医生|大夫|老师|教授|律师|护士|师傅|经理|主任|院长|校长|局长|阿姨|叔叔|伯伯|先生|女士|小姐"
 _EN_TITLES = "Dr|Mr|Mrs|Ms|Miss|Prof|Doctor|Professor"
 MENTION_END = "\u2005"  # WeChat ends an @mention with a four-per-em space

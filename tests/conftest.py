@@ -52,6 +52,16 @@ def make_cfg(data_dir: Path):
 
 
 @pytest.fixture(scope="session")
+def names_model():
+    """The person-name model as conf/anonymize builds it (runtime/person.py), once per session."""
+    from omegaconf import OmegaConf
+
+    from pipelines.anonymize import person_model
+
+    return person_model.build(OmegaConf.load(REPO / "conf" / "anonymize" / "default.yaml").person)
+
+
+@pytest.fixture(scope="session")
 def face_demo(tmp_path_factory):
     """The demo photos through face_align and face_curate, once per session (the face tests share it)."""
     from pipelines.demo_data.photos import write_photos  # imported here: most tests need no cv2

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from runtime import pii
 from runtime.generator import to_window
-from runtime.names import LiveNames, PersonaNames
+from runtime.names import HashedNames, LiveNames
 from runtime.prompt import TARGET
 
 PERSONA = ["陈美兰", "外婆", "Meilan", "Meilan 🌻", "Grandma Mei", "美"]  # "美": too short to mask in text
@@ -39,17 +39,17 @@ def regex_spans(text: str, names) -> list[pii.Span]:
 )
 def test_hashed_names_find_exactly_what_the_clear_name_regex_finds(parts):
     text = "".join(parts)
-    hashed = PersonaNames.build(PERSONA)
+    hashed = HashedNames.build(PERSONA)
     assert pii.resolve_spans(hashed.find(text)) == regex_spans(text, PERSONA)
 
 
 def test_the_bundle_holds_no_name_in_clear_and_a_fresh_salt_each_build():
-    a, b = PersonaNames.build(PERSONA).to_dict(), PersonaNames.build(PERSONA).to_dict()
+    a, b = HashedNames.build(PERSONA).to_dict(), HashedNames.build(PERSONA).to_dict()
     stored = json.dumps(a, ensure_ascii=False)
     assert not any(n.lower() in stored.lower() for n in PERSONA if len(n) > 1)
     assert a["salt"] != b["salt"] and set(a["digests"]).isdisjoint(b["digests"])
     assert len(a["digests"]) == 5 and a["lengths"] == [2, 3, 6, 8, 11]  # "美" is under min_name_chars
-    assert PersonaNames.from_dict(a).find("外婆") == [pii.Span(0, 2, pii.SPEAKER, 1.0, TARGET)]
+    assert HashedNames.from_dict(a).find("外婆") == [pii.Span(0, 2, pii.SPEAKER, 1.0, TARGET)]
 
 
 def test_the_live_window_masks_the_persona_as_training_did():
@@ -59,7 +59,7 @@ def test_the_live_window_masks_the_persona_as_training_did():
             Line("Tom Lin", "小雨 you there? @Meilan 🌻"),
             Line("me", "在呢", True),
         ],
-        persona=PersonaNames.build(PERSONA),
+        persona=HashedNames.build(PERSONA),
     )
     assert window.text == "<U1>: <TARGET> 我电话<PHONE>\n<U2>: <U1> you there? @<TARGET>\n<TARGET>: 在呢"
 
@@ -77,7 +77,7 @@ def test_anonymize_and_the_live_window_agree_on_every_text():
     people = speakers.People(pd.Series([], dtype=bool), pd.Series([], dtype=bool), {},
                              {TARGET: set(PERSONA), "<U1>": {"小雨"}, "<U2>": {"Tom Lin"}}, {})  # fmt: skip
     masker = Masker(recognizers.build_engine(), pii.ENTITIES, speakers.name_index(people))
-    live = LiveNames({"小雨": "<U1>", "tom lin": "<U2>"}, PersonaNames.build(PERSONA))
+    live = LiveNames({"小雨": "<U1>", "tom lin": "<U2>"}, HashedNames.build(PERSONA))
     texts = [
         "外婆 我电话13812345678，找小雨",
         "@Meilan 🌻 tom lin says hi to Grandma Meiling and 美丽的 Meilan",
@@ -111,7 +111,7 @@ def test_package_hashes_the_configured_and_the_seen_names_of_the_persona(make_cf
     cfg = make_cfg(f"anonymize.mapping={path}")
     component = add_persona_names(cfg, out)
     stored = (out / "names.json").read_text(encoding="utf-8")
-    names = PersonaNames.from_dict(json.loads(stored))
+    names = HashedNames.from_dict(json.loads(stored))
     assert component == {"path": "names.json", "count": len(names.digests), "min_name_chars": 2}
     assert (
         names.find("美兰姐好") and names.find("Grandma Mei") and not names.find("小雨")

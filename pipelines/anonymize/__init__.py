@@ -8,6 +8,10 @@
   excluded speakers and configured third parties become <PERSON>.
 - PII becomes typed placeholders (<PHONE>, <ID_NUMBER>, …): patterns from `runtime.pii`, run by
   presidio on the texts a column-wide prefilter marks as candidates.
+- Names of other people in free text become <PERSON>: the person finder (runtime/person.py, a
+  recognizer in the same presidio engine) with the name model built from jieba's dictionary; a
+  name it found often enough is masked wherever else it is written. The model is written beside
+  the messages (`runtime.person.MODEL_FILE`) for the bundle; the names go to the private mapping only.
 - Chats become opaque keys (C1, C2… by descending size); message ids become `C1-1`, `C1-2`… in
   time order within the chat (WeChat server ids could be looked up in the owner's database).
 - Nothing raw leaves: no sender/chat ids or names, no source paths, no media references. The way
@@ -21,9 +25,10 @@ from dataclasses import dataclass
 import pandas as pd
 from omegaconf import DictConfig
 
-from pipelines.anonymize import masking, recognizers, speakers
+from pipelines.anonymize import masking, speakers
 from pipelines.stage import StageError
 from runtime import pii
+from runtime.person import NameModel
 from runtime.prompt import PLACEHOLDER_RE, TARGET
 
 INPUT_COLUMNS = (
@@ -74,9 +79,15 @@ def _texts(s: pd.Series, empty: pd.Series | None = None) -> list[str]:
     return (s if empty is None else s.where(~empty.to_numpy(), "")).tolist()
 
 
-def run(cfg: DictConfig, messages: pd.DataFrame, contacts: dict | None = None) -> AnonymizeResult:
+def run(
+    cfg: DictConfig,
+    messages: pd.DataFrame,
+    contacts: dict | None = None,
+    names_model: NameModel | None = None,
+) -> AnonymizeResult:
     """Anonymize the unified message table (columns of `pipelines.ingest.schema.COLUMNS`);
-    `contacts` is ingest's private record of every name per person and chat."""
+    `contacts` is ingest's private record of every name per person and chat; `names_model` finds
+    people's names in free text (runtime/person.py; None: only known names and titles)."""
     c = cfg.anonymize
     source = f"{c.input}/messages.parquet"
     missing = [col for col in INPUT_COLUMNS if col not in messages.columns]
@@ -100,13 +111,13 @@ def run(cfg: DictConfig, messages: pd.DataFrame, contacts: dict | None = None) -
     groups = [chat["name"] for chat in contacts.get("chats", {}).values() if chat.get("is_group")]
     groups += list(df.loc[df["is_group"].astype(bool), "chat_name"].unique())
     index = speakers.name_index(people, list(c.person_names), c.min_name_chars, list(c.ignore_names), groups)
-    entities = tuple(c.entities)
-    masker = masking.Masker(recognizers.build_engine(entities), entities, index)
+    masker = masking.Masker.build(c.entities, index, names_model)
 
     # A quote of an excluded speaker holds their words: removed like their messages.
     quote_speaker, quote_excluded = speakers.quote_speakers(kept["quote_sender"], people)
     texts, quotes = _texts(kept["text"], blank), _texts(kept["quote_of"], quote_excluded)
-    masked, counts, examined = masking.mask_texts(masker, texts + quotes, prefilter=c.prefilter)
+    result = masking.mask_texts(masker, texts + quotes, c.prefilter, c.person.propagate_min_count)
+    masked, counts = result.texts, result.counts
 
     keys = chat_keys(kept)
     out = pd.DataFrame(
@@ -137,15 +148,21 @@ def run(cfg: DictConfig, messages: pd.DataFrame, contacts: dict | None = None) -
         "target_messages": int(out["is_target"].sum()),
         "speakers": int(out.loc[out["speaker"] != "", "speaker"].nunique()),
         "chats": len(keys),
-        "entities": {e: counts.get(e, 0) for e in entities},
+        "entities": {e: counts.get(e, 0) for e in masker.entities},
         "names_replaced": counts.get(pii.SPEAKER, 0),
         "at_mentions_replaced": counts.get(masking.AT_MENTION, 0),
         "ambiguous_names": index.ambiguous,
         "quotes_of_excluded_removed": int(quote_excluded.sum()),
         "blanked_by_kind": {k: int((kept["kind"] == k).sum()) for k in c.blank_kinds},
-        "prefilter": {"enabled": bool(c.prefilter), "texts": len(masked), "examined": examined},
+        "prefilter": {"enabled": bool(c.prefilter), "texts": len(masked), "examined": result.analyzed},
+        "person_finder": {
+            "enabled": masker.find_person is not None,
+            "names": len(result.person_names),  # distinct names masked by the finder
+            "masked_wherever_written": len(result.propagated),
+        },
     }
-    return AnonymizeResult(out, private_mapping(people, kept, keys), report)
+    mapping = private_mapping(people, kept, keys) | {"outsiders": result.propagated}
+    return AnonymizeResult(out, mapping, report)
 
 
 def private_mapping(people: speakers.People, kept: pd.DataFrame, keys: dict[str, str]) -> dict:

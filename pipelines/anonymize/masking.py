@@ -11,9 +11,11 @@ every text to presidio with all recognizers: the per-message baseline, with the 
 
 from __future__ import annotations
 
+import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 import pyarrow as pa
@@ -22,7 +24,8 @@ from presidio_analyzer import AnalyzerEngine
 
 from pipelines.anonymize import recognizers
 from pipelines.anonymize.speakers import NameIndex
-from runtime import pii
+from runtime import person, pii
+from runtime.person import NameModel, PersonFinder
 
 AT_MENTION = "AT_MENTION"  # count key: members' names written as @name
 
@@ -32,47 +35,109 @@ class Masker:
     engine: AnalyzerEngine
     entities: tuple[str, ...]  # PII types to mask
     names: NameIndex
+    find_person: Callable[[str], list[pii.Span]] | None = None  # the engine's person finder (cached)
+    person_finder: PersonFinder | None = None
+
+    @classmethod
+    def build(cls, entities: Sequence[str], names: NameIndex, model: NameModel | None = None) -> Masker:
+        """A masker whose engine runs the pattern recognizers and, with a name model and PERSON
+        wanted, the person finder (one cached `find` shared by the pre-check and presidio)."""
+        entities = tuple(entities)
+        finder = PersonFinder(model) if model is not None and person.ENTITY in entities else None
+        find = lru_cache(maxsize=1)(finder.find) if finder else None
+        return cls(recognizers.build_engine(entities, find), entities, names, find, finder)
 
     def spans(self, text: str, entities: Sequence[str] | None = None) -> list[pii.Span]:
-        """Resolved findings in one text: names, and PII of `entities` (None: all configured)."""
+        """Resolved findings in one text: names, and PII of `entities` (None: all configured).
+        A known name wins over a PERSON guess that overlaps it."""
         entities = self.entities if entities is None else entities
         # presidio reads an empty entity list as "all entities": skip the call instead
         found = recognizers.analyze(self.engine, text, entities) if entities else []
-        return pii.resolve_spans([*found, *self.names.find(text)])
+        known = self.names.find(text)
+        return pii.resolve_spans([*person.without_overlaps(found, known), *known])
 
     def mask(self, text: str, entities: Sequence[str] | None = None) -> tuple[str, list[pii.Span]]:
         spans = self.spans(text, entities)
         return (pii.replace_spans(text, spans) if spans else text), spans
 
 
-def pii_candidates(texts: Sequence[str]) -> np.ndarray:
-    """Which texts could contain PII (a superset: the others cannot match any pattern)."""
-    hit = pc.match_substring_regex(pa.array(texts, type=pa.large_string()), pii.PII_TRIGGER)
+def matches(texts: Sequence[str], regex: str) -> np.ndarray:
+    """Which texts an RE2 regex matches, for the whole column at once."""
+    hit = pc.match_substring_regex(pa.array(texts, type=pa.large_string()), regex)
     return hit.fill_null(False).to_numpy(zero_copy_only=False)
 
 
+def pii_candidates(texts: Sequence[str]) -> np.ndarray:
+    """Which texts could contain PII (a superset: the others cannot match any pattern)."""
+    return matches(texts, pii.PII_TRIGGER)
+
+
+@dataclass
+class Masked:
+    texts: list[str]
+    spans: list[Sequence[pii.Span]]  # what replaced what, per text (offsets in the text given)
+    counts: Counter[str]  # replaced findings by entity (SPEAKER: members' names, AT_MENTION: as @name)
+    analyzed: int  # texts presidio analyzed
+    person_names: Counter[str]  # names the person finder masked, as written (private)
+    propagated: list[str]  # of those, the ones masked wherever they were written (private)
+
+
 def mask_texts(
-    masker: Masker, texts: Sequence[str], prefilter: bool = True
-) -> tuple[list[str], Counter[str], int]:
-    """Masked texts, counts of replaced findings by entity (SPEAKER: members' names, AT_MENTION:
-    those written as @name), and how many texts presidio analyzed."""
+    masker: Masker, texts: Sequence[str], prefilter: bool = True, propagate_min_count: int = 0
+) -> Masked:
+    """Every text masked, in two passes over the column.
+
+    1. Each text: with the prefilter, presidio sees only texts a trigger marks, with the
+       recognizers whose trigger fired; the person finder runs first on texts with CJK characters,
+       and PERSON joins those recognizers where it found someone.
+    2. A name the finder masked at least `propagate_min_count` times (0: never) is masked wherever
+       else it is written too: 张伟 found in 我见了张伟 is a person in 张伟今天没来 as well; so is
+       the given name of a full name (建华 of 何建华), unless it is a common word.
+    """
     out = list(texts)
-    counts: Counter[str] = Counter()
+    spans_of: list[Sequence[pii.Span]] = [()] * len(out)
+    names: Counter[str] = Counter()
     hits = pii_candidates(out) if prefilter else np.ones(len(out), dtype=bool)
+    find_person = masker.find_person
+    cjk = matches(out, person.CJK_TRIGGER) if find_person else np.zeros(len(out), dtype=bool)
     wanted = set(masker.entities)
     analyzed = 0
     for i, text in enumerate(out):
         if not text:
             continue
+        guesses = find_person(text) if cjk[i] else []
         entities = None
         if prefilter:
             entities = [e for e in pii.triggered_entities(text) if e in wanted] if hits[i] else []
+            if guesses and person.ENTITY not in entities:
+                entities.append(person.ENTITY)
         analyzed += entities is None or bool(entities)
-        masked, spans = masker.mask(text, entities)
+        spans = masker.spans(text, entities)
         if spans:
-            out[i] = masked
+            spans_of[i] = spans
+            names.update(
+                text[g.start : g.end]
+                for g in guesses
+                if any(s.entity == person.ENTITY and s.start <= g.start and g.end <= s.end for s in spans)
+            )
+
+    frequent = [n for n, c in names.items() if propagate_min_count and c >= propagate_min_count]
+    given = [masker.person_finder.given_name(n) for n in frequent] if masker.person_finder else []
+    propagated = sorted({*frequent, *filter(None, given)} - set(masker.names.labels))  # not members' names
+    regex = pii.names_regex(propagated)
+    if regex is not None:
+        template = {pii.name_key(n): pii.Span(0, 0, person.ENTITY) for n in propagated}
+        for i in np.flatnonzero(matches(out, "(?i)" + "|".join(map(re.escape, propagated)))):
+            more = pii.find_names(out[i], regex, template)
+            spans_of[i] = pii.resolve_spans([*spans_of[i], *person.without_overlaps(more, spans_of[i])])
+
+    counts: Counter[str] = Counter()
+    for i, spans in enumerate(spans_of):
+        if spans:
+            text = out[i]
+            out[i] = pii.replace_spans(text, spans)
             counts.update(s.entity for s in spans)
             counts[AT_MENTION] += sum(
                 1 for s in spans if s.entity == pii.SPEAKER and s.start and text[s.start - 1] == "@"
             )
-    return out, counts, analyzed
+    return Masked(out, spans_of, counts, analyzed, names, propagated)

@@ -22,9 +22,12 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from pipelines.stage import DEMO_MARKER, StageError, consent_date
-from runtime.bundle import CHAT_MODEL, FACE, MEMORY, MODEL_INFO, NAMES, POLICY, VOICE, write_manifest
+from runtime import pii
+from runtime.bundle import CHAT_MODEL, FACE, MEMORY, MODEL_INFO, NAMES, PERSON, POLICY, VOICE, write_manifest
 from runtime.memory import INDEX_META, MemoryIndex, RetrievalSettings
-from runtime.names import PersonaNames
+from runtime.names import HashedNames
+from runtime.person import ENTITY as PERSON_ENTITY
+from runtime.person import MODEL_FILE as PERSON_MODEL
 from runtime.policy import PolicyConfig
 from runtime.prompt import TARGET
 
@@ -179,15 +182,45 @@ def add_persona_names(cfg: DictConfig, out: Path) -> dict | None:
     fresh salt, under anonymize's rule for names in text (min_name_chars, ignore_names)."""
     if not cfg.package.persona_names:
         return None
+    seen = _private_mapping(cfg).get("speakers", {}).get(TARGET, {}).get("names", [])
+    a = cfg.anonymize
+    names = HashedNames.build([*cfg.subject.names, *seen], a.min_name_chars, a.ignore_names)
+    (out / NAMES).write_text(json.dumps(names.to_dict(), indent=1) + "\n", encoding="utf-8")
+    return {"path": NAMES, "count": len(names.digests), "min_name_chars": cfg.anonymize.min_name_chars}
+
+
+def add_person_names(cfg: DictConfig, out: Path) -> dict | None:
+    """Other people's names, found in live text as in training: anonymize's name model, and the
+    names training masked wherever they were written (found by the finder, configured in
+    `anonymize.person_names`, excluded speakers) as salted hashes labelled <PERSON>."""
+    a = cfg.anonymize
+    if PERSON_ENTITY not in a.entities:
+        return None
+    model = Path(a.output) / PERSON_MODEL
+    if not model.is_file():
+        raise StageError(f"{model} not found: run the anonymize stage first (dvc repro anonymize)")
+    (out / PERSON).mkdir()
+    shutil.copyfile(model, out / PERSON / PERSON_MODEL)
+    mapping = _private_mapping(cfg)
+    excluded = list(cfg.subject.get("exclude", {}).get("names") or [])
+    names = HashedNames.build(
+        [*mapping.get("outsiders", []), *a.person_names, *excluded], a.min_name_chars, a.ignore_names,
+        entity=PERSON_ENTITY, label=pii.placeholder(PERSON_ENTITY),
+    )  # fmt: skip
+    path = out / PERSON / "outsiders.json"
+    path.write_text(json.dumps(names.to_dict(), indent=1) + "\n", encoding="utf-8")
+    return {
+        "model": f"{PERSON}/{PERSON_MODEL}",
+        "outsiders": f"{PERSON}/outsiders.json",
+        "count": len(names.digests),
+    }
+
+
+def _private_mapping(cfg: DictConfig) -> dict:
     mapping_file = Path(cfg.anonymize.mapping)
     if not mapping_file.is_file():
         raise StageError(f"{mapping_file} not found: run the anonymize stage first (dvc repro anonymize)")
-    mapping = json.loads(mapping_file.read_text(encoding="utf-8"))
-    seen = mapping.get("speakers", {}).get(TARGET, {}).get("names", [])
-    a = cfg.anonymize
-    names = PersonaNames.build([*cfg.subject.names, *seen], a.min_name_chars, a.ignore_names)
-    (out / NAMES).write_text(json.dumps(names.to_dict(), indent=1) + "\n", encoding="utf-8")
-    return {"path": NAMES, "count": len(names.digests), "min_name_chars": cfg.anonymize.min_name_chars}
+    return json.loads(mapping_file.read_text(encoding="utf-8"))
 
 
 def run(cfg: DictConfig, out: Path) -> dict:
@@ -203,6 +236,7 @@ def run(cfg: DictConfig, out: Path) -> dict:
     voice = add_voice(cfg, out)
     face = add_face(cfg, out)
     names = add_persona_names(cfg, out)
+    people = add_person_names(cfg, out)
     weights = sum(p.stat().st_size for p in (out / CHAT_MODEL).glob("*.safetensors"))
     metrics_file = Path(cfg.package.eval_metrics)
     evaluation = json.loads(metrics_file.read_text(encoding="utf-8")) if metrics_file.exists() else None
@@ -222,6 +256,7 @@ def run(cfg: DictConfig, out: Path) -> dict:
             **({"voice": voice} if voice else {}),
             **({"face": face} if face else {}),
             **({"names": names} if names else {}),
+            **({"person": people} if people else {}),
         },
         "consent": consent_record(cfg),
         "evaluation": evaluation,

@@ -1,0 +1,238 @@
+"""Names of people in Chinese free text (张伟, 欧阳娜娜, a given name after a cue: 说建华要结婚了),
+found the same way when anonymize masks the training data and when the runtime masks a live window.
+
+    finder = PersonFinder(NameModel.load(path))
+    finder.find("我昨天见了张伟，他说王芳下周来")   # -> PERSON spans over 张伟 and 王芳
+
+How: every run of CJK characters is segmented by a unigram word model (a general dictionary's word
+frequencies) in which a person's name is one more kind of token. A name token is a surname followed
+by one or two given-name characters (or, between two cues, a given name alone), scored by a
+character model of Chinese names: how likely each character is as a surname, a middle or a last
+character of a name. The best segmentation wins, so `王芳下周来` reads 王芳 | 下周 | 来 and
+`周末` stays a word: a name must explain its characters better than the dictionary does. Cue
+words around a candidate (见了 / 跟 / 告诉 before it, 说 / 来 / 家 after it, punctuation or the
+start of the message) raise its score; words listed as never a person (kin terms: 孙女, 外婆) are
+kept. The dictionary knows famous people's names as words: a private person's name is what this
+is for.
+
+`NameModel` is built by the pipeline (pipelines/anonymize/person_model.py, from jieba's dictionary
+and name statistics and conf/anonymize `person`), written beside the anonymized data and shipped in
+the bundle, so both sides use the same numbers. Standard library only.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from runtime import pii
+
+FORMAT = 1
+MODEL_FILE = "person_model.json.gz"  # how anonymize's output and the bundle's person/ name the model
+ENTITY = "PERSON"
+SCORE = 0.55  # below a title's (0.6): 王医生 as one span, not 王医 + 生
+_RUN = re.compile(r"[\u3400-\u9fff]+")
+CJK_TRIGGER = r"[\x{3400}-\x{9fff}]"  # the same characters in RE2 syntax (a column-wide pre-check)
+_UNSEEN = -30.0  # log probability of a character never seen at that position of a name
+_NUMERALS = frozenset("0123456789０１２３４５６７８９一二两三四五六七八九十百千几每半")
+_SEPARATORS = frozenset("，,、。.！!？?：:；;@ \u2005\n\t~～…\"'“”‘’（）()《》[]【】")
+
+
+@dataclass(frozen=True)
+class NameModel:
+    """Everything the finder needs: word and name-character log probabilities, cues, weights."""
+
+    words: dict[str, float]  # word -> log probability (unigram segmentation)
+    surname: dict[str, float]  # single-character surname -> log P(char | first of a name)
+    compound_surnames: frozenset[str]  # 欧阳, 司马… (two characters, one fixed score)
+    middle: dict[str, float]  # char -> log P(char | middle of a name)
+    last: dict[str, float]  # char -> log P(char | last of a name)
+    unknown: float  # log probability of a character the dictionary lacks
+    not_names: frozenset[str]  # never a person here (kin terms, words of these chats)
+    left_cues: tuple[str, ...]  # words that announce a person next: 跟, 见了, 告诉
+    right_cues: tuple[str, ...]  # words that follow a person: 说, 来, 家
+    prior: float  # log weight of a name token against dictionary words
+    given_prior: float  # the same for a given name alone (between cues only)
+    cue: float  # added per side with a cue word
+    boundary_cue: float  # added per side at the start/end of the text or next to punctuation
+    compound_surname: float = -3.0  # log P of a compound surname as the first of a name
+    common_word: float = -13.0  # a word likelier than this is too common to stand for one person
+    meta: dict = field(default_factory=dict)  # where the numbers came from (source, version)
+
+    def to_dict(self) -> dict:
+        return {
+            "format": FORMAT,
+            "meta": self.meta,
+            "weights": {
+                "prior": self.prior,
+                "given_prior": self.given_prior,
+                "cue": self.cue,
+                "boundary_cue": self.boundary_cue,
+                "compound_surname": self.compound_surname,
+                "common_word": self.common_word,
+                "unknown": self.unknown,
+            },
+            "cues": {"left": list(self.left_cues), "right": list(self.right_cues)},
+            "not_names": sorted(self.not_names),
+            "compound_surnames": sorted(self.compound_surnames),
+            "surname": self.surname,
+            "middle": self.middle,
+            "last": self.last,
+            "words": self.words,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> NameModel:
+        if d.get("format") != FORMAT:
+            raise ValueError(f"person name model format {d.get('format')}, this runtime reads {FORMAT}")
+        w = d["weights"]
+        return cls(
+            words=d["words"], surname=d["surname"], compound_surnames=frozenset(d["compound_surnames"]),
+            middle=d["middle"], last=d["last"], unknown=w["unknown"], not_names=frozenset(d["not_names"]),
+            left_cues=tuple(d["cues"]["left"]), right_cues=tuple(d["cues"]["right"]), prior=w["prior"],
+            given_prior=w["given_prior"], cue=w["cue"], boundary_cue=w["boundary_cue"],
+            compound_surname=w["compound_surname"], common_word=w["common_word"], meta=d.get("meta", {}),
+        )  # fmt: skip
+
+    def save(self, path: Path) -> None:
+        """gzip'd JSON (the dictionary is most of it: ~5 MB as text, ~2 MB packed), written atomically."""
+        tmp = path.with_name(path.name + ".tmp")
+        data = json.dumps(self.to_dict(), ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        with (
+            tmp.open("wb") as raw,
+            gzip.GzipFile("", "wb", fileobj=raw, mtime=0) as f,
+        ):  # same model, same bytes
+            f.write(data)
+        tmp.replace(path)
+
+    @classmethod
+    def load(cls, path: Path) -> NameModel:
+        with gzip.open(path, "rt", encoding="utf-8") as f:
+            return cls.from_dict(json.load(f))
+
+
+class PersonFinder:
+    """PERSON spans in text under one `NameModel`."""
+
+    def __init__(self, model: NameModel):
+        self.model = model
+        m = model
+        self._max_word = max((len(w) for w in m.words), default=1)
+        self._left_cues = tuple(sorted(m.left_cues, key=len, reverse=True))
+        self._right_cues = tuple(sorted(m.right_cues, key=len, reverse=True))
+
+    def find(self, text: str) -> list[pii.Span]:
+        out: list[pii.Span] = []
+        for run in _RUN.finditer(text):
+            out += self._segment(text, *run.span())
+        return out
+
+    def given_name(self, name: str) -> str | None:
+        """The two-character given name of a full name (建华 of 何建华), unless it is a common word
+        (小龙 of 唐小龙: 小龙虾): how the same person is called in other messages."""
+        m = self.model
+        surname = 2 if name[:2] in m.compound_surnames else 1 if name[:1] in m.surname else 0
+        given = name[surname:]
+        if not surname or len(given) != 2 or given in m.not_names:
+            return None
+        return given if m.words.get(given, float("-inf")) <= m.common_word else None
+
+    # ------------------------------------------------------------------ scoring
+
+    def _left(self, text: str, start: int) -> float | None:
+        """What the text before a candidate adds: a cue word, or the start/punctuation; None after a
+        numeral (一张卡, 两万: a measure word or a number, not a surname)."""
+        if start == 0 or text[start - 1] in _SEPARATORS:
+            return self.model.boundary_cue
+        if text[start - 1] in _NUMERALS:
+            return None
+        return self.model.cue if text.endswith(self._left_cues, 0, start) else 0.0
+
+    def _right(self, text: str, end: int) -> float:
+        if end == len(text) or text[end] in _SEPARATORS:
+            return self.model.boundary_cue
+        return self.model.cue if text.startswith(self._right_cues, end) else 0.0
+
+    def _name_tokens(self, text: str, p: int, stop: int, left: float) -> list[tuple[int, float]]:
+        """(length, log score with context) of each surname + given name that could start at p."""
+        m = self.model
+        if text[p : p + 2] in m.compound_surnames:
+            s, first = 2, m.compound_surname
+        elif text[p] in m.surname:
+            s, first = 1, m.surname[text[p]]
+        else:
+            return []
+        out = []
+        for g in (1, 2):
+            end = p + s + g
+            if end > stop:
+                break
+            given = text[p + s : end]
+            chars = m.last.get(given, _UNSEEN) if g == 1 else (
+                m.middle.get(given[0], _UNSEEN) + m.last.get(given[1], _UNSEEN))  # fmt: skip
+            out.append((s + g, m.prior + first + chars + left + self._right(text, end)))
+        return out
+
+    def _given_alone(self, text: str, p: int, stop: int, left: float) -> float | None:
+        """Log score (context included) of a two-character given name at p, or None: only a name
+        with a cue or boundary on both sides, one of them a cue word, counts (说建华要结婚了,
+        建华跟我说的; not an exclamation between commas: ，太差，)."""
+        if p + 2 > stop or not left:
+            return None
+        m = self.model
+        right = self._right(text, p + 2)
+        if not right or max(left, right) < m.cue:
+            return None
+        return (
+            m.given_prior + m.middle.get(text[p], _UNSEEN) + m.last.get(text[p + 1], _UNSEEN) + left + right
+        )
+
+    def _segment(self, text: str, a: int, z: int) -> list[pii.Span]:
+        """Viterbi over text[a:z]: the best split into dictionary words, single characters and names."""
+        m, n = self.model, z - a
+        best = [0.0] + [float("-inf")] * n
+        back: list[tuple[int, bool]] = [(0, False)] * (n + 1)
+        words, unknown, not_names = m.words, m.unknown, m.not_names
+        for i in range(n):
+            here = best[i]
+            p = a + i
+            for length in range(1, min(self._max_word, n - i) + 1):
+                lp = words.get(text[p : p + length])
+                if lp is None:
+                    if length > 1:
+                        continue
+                    lp = unknown
+                if here + lp > best[i + length]:
+                    best[i + length], back[i + length] = here + lp, (i, False)
+            left = self._left(text, p)
+            if left is None:
+                continue
+            names = self._name_tokens(text, p, z, left)
+            alone = self._given_alone(text, p, z, left)
+            if alone is not None:
+                names.append((2, alone))
+            for length, score in names:
+                if here + score > best[i + length] and text[p : p + length] not in not_names:
+                    best[i + length], back[i + length] = here + score, (i, True)
+        spans, j = [], n
+        while j > 0:
+            i, is_name = back[j]
+            if is_name:
+                spans.append(pii.Span(a + i, a + j, ENTITY, SCORE))
+            j = i
+        return spans[::-1]
+
+
+def without_overlaps(found: Sequence[pii.Span], known: Sequence[pii.Span]) -> list[pii.Span]:
+    """`found` less its PERSON findings that overlap a known name: a member's own placeholder wins
+    over a generic <PERSON> (王建国 is <U3>, not <PERSON>, even where a longer guess covers it)."""
+    if not known:
+        return list(found)
+    return [
+        f for f in found
+        if f.entity != ENTITY or not any(f.start < k.end and k.start < f.end for k in known)
+    ]  # fmt: skip
