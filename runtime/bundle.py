@@ -163,7 +163,7 @@ class Bundle:
     def person_finder(self):
         """The person finder with the bundle's name model (runtime.person.PersonFinder), or None."""
         component = self.components.get("person")
-        if not component:
+        if not component or not component.get("model"):
             return None
         from runtime.person import NameModel, PersonFinder
 

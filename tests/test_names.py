@@ -127,3 +127,42 @@ def test_the_live_window_masks_the_pii_types_training_masked_and_no_others():
     assert to_window(line).text == "<U1>: 我家在<ADDRESS>，电话<PHONE>"
     kept_streets = [e for e in pii.ENTITIES if e != "ADDRESS_STREET"]  # anonymize.entities without it
     assert to_window(line, entities=kept_streets).text == "<U1>: 我家在长乐路，电话<PHONE>"
+
+
+def test_package_ships_the_name_model_and_other_peoples_names_hashed(make_cfg, tmp_path, names_model):
+    import pytest
+
+    from pipelines.package import add_person_names
+    from pipelines.stage import StageError
+    from runtime.person import MODEL_FILE, NameModel
+
+    mapping = tmp_path / "mapping.json"
+    mapping.write_text(
+        json.dumps({"speakers": {}, "outsiders": ["孙浩然", "浩然"]}, ensure_ascii=False), "utf-8"
+    )
+    anonymized = tmp_path / "anonymize"
+    anonymized.mkdir()
+    cfg = make_cfg(f"anonymize.mapping={mapping}", f"anonymize.output={anonymized}")
+    out = tmp_path / "bundle"
+    out.mkdir()
+    with pytest.raises(StageError, match="run the anonymize stage first"):
+        add_person_names(cfg, out)
+    names_model.save(anonymized / MODEL_FILE)
+    out = tmp_path / "bundle2"
+    out.mkdir()
+    component = add_person_names(cfg, out)
+    assert component["model"] == f"person/{MODEL_FILE}" and component["outsiders"] == "person/outsiders.json"
+    assert NameModel.load(out / component["model"]) == names_model
+    stored = (out / component["outsiders"]).read_text(encoding="utf-8")
+    outsiders = HashedNames.from_dict(json.loads(stored))
+    assert "浩然" not in stored and "Peter" not in stored  # found and configured (person_names), hashed
+    assert [s.label for s in pii.resolve_spans(outsiders.find("浩然和Peter Walsh"))] == [
+        "<PERSON>",
+        "<PERSON>",
+    ]
+
+    off = tmp_path / "bundle3"
+    off.mkdir()
+    component = add_person_names(make_cfg(f"anonymize.mapping={mapping}", f"anonymize.output={anonymized}",
+                                          "anonymize.person.enabled=false"), off)  # fmt: skip
+    assert "model" not in component and not (off / "person" / MODEL_FILE).exists()

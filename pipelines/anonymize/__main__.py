@@ -36,12 +36,13 @@ def main(argv: list[str] | None = None) -> None:
     if contacts is None:
         stage.log.warning("%s not found: only names seen on messages will be masked", contacts_file)
     names_model = person_model.build(cfg.anonymize.person)
-    result = run(cfg, pd.read_parquet(src), contacts, names_model)
+    finder = names_model if cfg.anonymize.person.enabled else None
+    result = run(cfg, pd.read_parquet(src), contacts, finder)
     out = Path(cfg.anonymize.output)
     write_parquet(out / "messages.parquet", result.messages)
     names_model.save(out / PERSON_MODEL)  # for the bundle: live windows find names the same way
     write_json(out / "report.json", result.report)
-    write_json(out / "metrics.json", metrics(result.report, cfg.anonymize, names_model))
+    write_json(out / "metrics.json", metrics(result.report, cfg.anonymize, finder))
     write_json(cfg.anonymize.mapping, result.mapping)  # re-identifying: data/private only
     r = result.report
     stage.log.info(

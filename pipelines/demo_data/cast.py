@@ -179,6 +179,11 @@ NON_MEMBERS: tuple[dict, ...] = (
     {"name": "黄伟", "about": "the plumber", "forms": ("黄伟师傅", "黄师傅")},
     {"name": "何建华", "about": "the persona's former colleague", "forms": ("何建华",)},
     {"name": "Peter Walsh", "about": "the owner's exchange-programme friend", "forms": ("Peter Walsh",)},
+    # named only in free text, by bare name, and listed nowhere in conf/: the person finder's job
+    {"name": "张伟", "about": "the uncle's old classmate", "forms": ("张伟",)},
+    {"name": "王芳", "about": "a neighbour from the persona's old street", "forms": ("王芳",)},
+    {"name": "赵丽华", "about": "a garden-club friend who is not in the group", "forms": ("赵丽华", "丽华")},
+    {"name": "陈浩", "about": "the uncle's son-in-law", "forms": ("陈浩",)},
 )
 
 

@@ -196,11 +196,14 @@ def add_person_names(cfg: DictConfig, out: Path) -> dict | None:
     a = cfg.anonymize
     if PERSON_ENTITY not in a.entities:
         return None
-    model = Path(a.output) / PERSON_MODEL
-    if not model.is_file():
-        raise StageError(f"{model} not found: run the anonymize stage first (dvc repro anonymize)")
     (out / PERSON).mkdir()
-    shutil.copyfile(model, out / PERSON / PERSON_MODEL)
+    component = {}
+    if a.person.enabled:  # training's finder: the live side runs the same one
+        model = Path(a.output) / PERSON_MODEL
+        if not model.is_file():
+            raise StageError(f"{model} not found: run the anonymize stage first (dvc repro anonymize)")
+        shutil.copyfile(model, out / PERSON / PERSON_MODEL)
+        component["model"] = f"{PERSON}/{PERSON_MODEL}"
     mapping = _private_mapping(cfg)
     excluded = list(cfg.subject.get("exclude", {}).get("names") or [])
     names = HashedNames.build(
@@ -209,11 +212,7 @@ def add_person_names(cfg: DictConfig, out: Path) -> dict | None:
     )  # fmt: skip
     path = out / PERSON / "outsiders.json"
     path.write_text(json.dumps(names.to_dict(), indent=1) + "\n", encoding="utf-8")
-    return {
-        "model": f"{PERSON}/{PERSON_MODEL}",
-        "outsiders": f"{PERSON}/outsiders.json",
-        "count": len(names.digests),
-    }
+    return {**component, "outsiders": f"{PERSON}/outsiders.json", "count": len(names.digests)}
 
 
 def _private_mapping(cfg: DictConfig) -> dict:
