@@ -29,7 +29,7 @@ import json
 import math
 import re
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -137,6 +137,21 @@ def _singular(word: str) -> str:
     if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")) and word.isalpha():
         return word[:-1]
     return word
+
+
+_CJK_CHAR = re.compile(f"[{_CJK}]")
+_LATIN_CHAR = re.compile("[A-Za-z]")
+
+
+def cjk_share(texts: Iterable[str]) -> float:
+    """The share of Chinese characters among the letters of these texts (placeholders aside): how
+    Chinese a corpus or a question is. 0.0 for no letters at all."""
+    cjk = latin = 0
+    for text in texts:
+        text = _PLACEHOLDER.sub(" ", text)
+        cjk += len(_CJK_CHAR.findall(text))
+        latin += len(_LATIN_CHAR.findall(text))
+    return cjk / (cjk + latin) if cjk + latin else 0.0
 
 
 def lines_of(snippet_text: str) -> list[str]:

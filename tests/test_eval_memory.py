@@ -45,12 +45,30 @@ def test_recall_and_mrr_count_only_the_snippet_that_holds_the_fact(index):
     assert set(m) == {"lexical"}  # no embeddings: dense and hybrid are not measured, not faked
     ranks = [index.search(q.question, 10, "lexical") for q in QUESTIONS]
     assert [h.snippet.id for h in ranks[0]][:2] == ["s0", "s1"]  # fixture sanity: the statement is 2nd
-    assert m["lexical"] == {
+    overall = {
         "recall_at_1": round(1 / 3, 4),
         "recall_at_3": round(2 / 3, 4),
         "recall_at_5": round(2 / 3, 4),
         "mrr": round((1 / 2 + 1) / 3, 4),
+        "questions": 3,
     }
+    assert m["lexical"] == {**overall, "by_language": {"en": overall}}
+
+
+def test_chinese_and_english_questions_are_counted_apart(tmp_path):
+    texts = ["<TARGET>: 我每天早上都要泡一杯碧螺春", "<TARGET>: my cat Mochi is 6 years old now"]
+    snippets = [
+        Snippet(f"s{i}", "C1", f"C1:{i}", "2026-03-01", 0.0, ["<TARGET>"], t) for i, t in enumerate(texts)
+    ]
+    write_index(tmp_path, snippets, None, {})
+    questions = [
+        Question("tea", "外婆每天早上喝什么茶？", ["碧螺春"], []),  # shares 早上 / 每天 with the statement
+        Question("cat", "外婆的猫叫什么名字？", ["Mochi"], []),  # asked in Chinese, said in English
+        Question("cat-en", "what is your cat called", ["Mochi"], []),
+    ]
+    by = retrieval_metrics(MemoryIndex.load(tmp_path), questions, 1, ["lexical"])["lexical"]["by_language"]
+    assert by["zh"]["questions"] == 2 and by["zh"]["recall_at_1"] == 0.5
+    assert by["en"] == {**by["en"], "questions": 1, "recall_at_1": 1.0}
 
 
 def test_without_evidence_any_snippet_with_an_answer_counts(index):

@@ -398,3 +398,24 @@ def test_memory_block_and_prompt_stay_within_their_token_budgets():
     alone = len(encode_prompt(tok, "You are <TARGET>.", "<U1>: message number 39").ids)
     tight = encode_prompt(tok, "You are <TARGET>.", window, memory_block, max_tokens=alone + 5)
     assert tight.memory == 0 and len(tight.ids) <= alone + 5
+
+
+def test_auto_keeps_mostly_chinese_memory_lexical_and_english_memory_dense(make_cfg):
+    """The wheel's encoder reads English only: embedding Chinese snippets with it would add noise to
+    hybrid search, so `auto` leaves such memory to BM25 over character bigrams."""
+    from runtime.memory import Snippet
+
+    def snippets(*texts):
+        return [
+            Snippet(f"s{i}", "C1", "C1:1", "2026-03-01", 0.0, ["<TARGET>"], t) for i, t in enumerate(texts)
+        ]
+
+    cfg = make_cfg()
+    assert cfg.memory.embedder.kind == "auto"
+    chinese = memory.choose_embedder(cfg, snippets("<U1>: 外婆吃饭了吗 / <TARGET>: 吃了吃了，红烧肉 ok"))
+    english = memory.choose_embedder(cfg, snippets("<TARGET>: my cat Mochi is 6 years old now 外婆"))
+    assert chinese["used"] == "none" and chinese["cjk_share"] > 0.3
+    assert english["used"] == "wheel" and english["cjk_share"] < 0.3
+    assert memory.choose_embedder(make_cfg("memory.embedder.kind=none"), snippets("外婆"))["used"] == "none"
+    with pytest.raises(StageError, match="choose one of"):
+        memory.choose_embedder(make_cfg("memory.embedder.kind=bert"), [])

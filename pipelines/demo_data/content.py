@@ -1034,7 +1034,11 @@ FACTS: tuple[dict, ...] = (
             ("family", 0.42, "Mochi the cat ate my basil again 😂"),
             ("garden", 0.78, "my orange cat Mochi loves the sunflower pots"),
         ),
-        "questions": ("Grandma what's your cat's name again?", "how old is your cat now?"),
+        "questions": (
+            "Grandma what's your cat's name again?",
+            "how old is your cat now?",
+            "外婆的猫叫什么名字？",
+        ),
         "answers": ("Mochi",),
     },
     {
@@ -1046,7 +1050,7 @@ FACTS: tuple[dict, ...] = (
             ("garden", 0.46, "in Suzhou where i grew up every house had jasmine"),
             ("family", 0.86, "Suzhou is still home, i never move"),
         ),
-        "questions": ("where did you grow up grandma?", "which city is your hometown?"),
+        "questions": ("where did you grow up grandma?", "which city is your hometown?", "外婆的老家在哪里？"),
         "answers": ("Suzhou", "苏州"),
     },
     {
@@ -1123,6 +1127,19 @@ FACTS: tuple[dict, ...] = (
         ),
         "questions": ("when does the garden club meet?", "can I call you on Wednesday morning?"),
         "answers": ("Wednesday",),
+    },
+    {
+        # said and asked in Chinese only: what lexical memory (character bigrams) is for
+        "key": "morning_tea",
+        "value": "碧螺春",
+        "detail": "she drinks Biluochun green tea every morning",
+        "statements": (
+            ("family", 0.22, "我每天早上都要泡一杯碧螺春"),
+            ("garden", 0.52, "碧螺春是我们苏州的茶，早上喝最香"),
+            ("private", 0.76, "早上一杯碧螺春，一天都精神"),
+        ),
+        "questions": ("外婆每天早上喝什么茶？", "外婆最喜欢哪种茶叶？"),
+        "answers": ("碧螺春",),
     },
 )
 
@@ -1335,6 +1352,35 @@ PII_THREADS: tuple[tuple[float, Thread], ...] = (
             S("persona", "my old colleague 何建华 called me today"),
             S("persona", "40 years friends, she still sing well"),
             S("owner", "That's so sweet grandma ❤️"),
+        ),
+    ),
+    (
+        0.31,
+        T(
+            "old_classmate",
+            "family",
+            S("uncle", "我昨天见了张伟，他说王芳下周来苏州"),
+            S("mum", "王芳？好多年没见了"),
+            S("persona", "tell 王芳 come eat at my home 🌻"),
+        ),
+    ),
+    (
+        0.58,
+        T(
+            "classmate_pots",
+            "family",
+            S("uncle", "张伟说周六来拿花盆"),
+            S("persona", "ok i leave the pots outside"),
+        ),
+    ),
+    (
+        0.66,
+        T(
+            "club_friend",
+            "garden",
+            S("neighbour", "赵丽华送了我两盆茉莉，好香"),
+            S("sun", "丽华说下次带种子来"),
+            S("persona", "say thank you to 赵丽华 for me 👍"),
         ),
     ),
     (

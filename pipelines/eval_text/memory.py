@@ -2,7 +2,7 @@
 
 - Retrieval: for each held-out question, the rank of the first snippet that holds the fact (one of
   the question's `evidence` lines, or else one of its `answers`) under lexical, dense and hybrid
-  search: recall@k and MRR.
+  search: recall@k and MRR, over all questions and for Chinese and English questions apart.
 - Replies: the persona model answers each question with and without memory (same seeds); a reply is
   fact-consistent when it contains one of the answers.
 """
@@ -14,10 +14,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from runtime.memory import MemoryIndex, Snippet, query_of
+from runtime.memory import MemoryIndex, Snippet, cjk_share, query_of
 
 RECALL_AT = (1, 3, 5)
 MRR_DEPTH = 10
+CHINESE_SHARE = 0.3  # a question with this share of Chinese characters among its letters is Chinese
 
 
 @dataclass(frozen=True)
@@ -66,10 +67,25 @@ def consistent(reply: str, q: Question) -> bool:
     return any(a.casefold() in reply.casefold() for a in q.answers)
 
 
+def language(text: str) -> str:
+    """ "zh" for a question mostly in Chinese characters, else "en" (the demo's two languages)."""
+    return "zh" if cjk_share([text]) >= CHINESE_SHARE else "en"
+
+
+def _rank_metrics(ranks: Sequence[int | None]) -> dict:
+    n = max(len(ranks), 1)
+    return {
+        **{f"recall_at_{k}": round(sum(r is not None and r <= k for r in ranks) / n, 4) for k in RECALL_AT},
+        "mrr": round(sum(1 / r for r in ranks if r) / n, 4),
+        "questions": len(ranks),
+    }
+
+
 def retrieval_metrics(
     index: MemoryIndex, questions: Sequence[Question], query_messages: int, modes: Sequence[str], **search
 ) -> dict:
-    """recall@k and MRR@10 per mode (a mode the index cannot serve is left out)."""
+    """recall@k and MRR@10 per mode (a mode the index cannot serve is left out), over all questions
+    and per question language (`by_language`: en, zh)."""
     out = {}
     for mode in modes:
         if mode != "lexical" and not index.has_dense:
@@ -78,13 +94,13 @@ def retrieval_metrics(
         for q in questions:
             hits = index.search(query_of(q.window, query_messages), MRR_DEPTH, mode, **search)
             ranks.append(next((r for r, h in enumerate(hits, start=1) if holds_fact(h.snippet, q)), None))
-        n = max(len(ranks), 1)
+        langs = [language(q.question) for q in questions]
         out[mode] = {
-            **{
-                f"recall_at_{k}": round(sum(r is not None and r <= k for r in ranks) / n, 4)
-                for k in RECALL_AT
+            **_rank_metrics(ranks),
+            "by_language": {
+                lang: _rank_metrics([r for r, ql in zip(ranks, langs, strict=True) if ql == lang])
+                for lang in sorted(set(langs))
             },
-            "mrr": round(sum(1 / r for r in ranks if r) / n, 4),
         }
     return out
 

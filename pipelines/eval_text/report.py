@@ -81,10 +81,12 @@ def memory_section(m: dict, samples: list[dict]) -> list[str]:
         f"- Style score on the validation windows with memory: {m['style_with_memory']['style_score']} "
         f"({m['style_score_change']:+.3f} against without)",
         "",
-        "| retriever | recall@1 | recall@3 | recall@5 | MRR |",
-        "|---|---|---|---|---|",
-        *[f"| {mode} | {r['recall_at_1']} | {r['recall_at_3']} | {r['recall_at_5']} | {r['mrr']} |"
-          for mode, r in m["retrieval"].items()],
+        "| retriever | questions | recall@1 | recall@3 | recall@5 | MRR |",
+        "|---|---|---|---|---|---|",
+        *[f"| {mode}{f' ({lang})' if lang else ''} | {r['questions']} | {r['recall_at_1']} "
+          f"| {r['recall_at_3']} | {r['recall_at_5']} | {r['mrr']} |"
+          for mode, all_ in m["retrieval"].items()
+          for lang, r in [("", all_), *all_.get("by_language", {}).items()]],
         "",
         "### Questions",
         "| question | memory | without | with memory |",

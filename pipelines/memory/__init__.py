@@ -15,6 +15,7 @@ from __future__ import annotations
 import importlib.util
 import re
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -25,7 +26,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from pipelines.conversations import session_key, session_numbers
 from pipelines.stage import StageError
-from runtime.memory import Embedder, Snippet, lines_of
+from runtime.memory import Embedder, Snippet, cjk_share, content_text, lines_of
 from runtime.pii import find_pii, name_key
 from runtime.prompt import PLACEHOLDER_RE, TARGET, Turn, render_text
 
@@ -234,12 +235,32 @@ def run(cfg: DictConfig, messages: pd.DataFrame, mapping: dict) -> MemoryBuild:
 # ---------------------------------------------------------------------------- the embedding model
 
 
-def embedder_folder(cfg: DictConfig) -> Path | None:
-    """Where the configured sentence encoder lives (None: lexical-only memory)."""
+def choose_embedder(cfg: DictConfig, snippets: Sequence[Snippet]) -> dict:
+    """Which encoder the index gets, and why. `auto`: the wheel's all-MiniLM-L6-v2 reads English
+    only, so memory whose text is mostly Chinese (at least `auto_lexical_cjk_share` of its letters)
+    stays lexical (BM25 over character bigrams reads Chinese); a multilingual encoder is
+    `kind: folder`."""
     e = cfg.memory.embedder
-    locate = EMBEDDERS.get(e.kind)
+    kinds = sorted([*EMBEDDERS, "auto"])
+    if e.kind not in kinds:
+        raise StageError(f"memory.embedder.kind = {e.kind!r}: choose one of {kinds}")
+    choice = {"configured": str(e.kind), "used": str(e.kind)}
+    if e.kind == "auto":
+        share = cjk_share(content_text(s.text) for s in snippets)
+        choice |= {
+            "used": "none" if share >= e.auto_lexical_cjk_share else "wheel",
+            "cjk_share": round(share, 3),
+        }
+    return choice
+
+
+def embedder_folder(cfg: DictConfig, kind: str | None = None) -> Path | None:
+    """Where the sentence encoder of `kind` (default: the configured one) lives (None: lexical-only)."""
+    e = cfg.memory.embedder
+    kind = kind or e.kind
+    locate = EMBEDDERS.get(kind)
     if locate is None:
-        raise StageError(f"memory.embedder.kind = {e.kind!r}: choose one of {sorted(EMBEDDERS)}")
+        raise StageError(f"memory.embedder.kind = {kind!r}: choose one of {sorted(EMBEDDERS)} or auto")
     return locate(e)
 
 

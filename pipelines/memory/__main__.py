@@ -40,7 +40,8 @@ def main(argv: list[str] | None = None) -> None:
     mapping = json.loads(mapping_file.read_text(encoding="utf-8"))
     started = time.perf_counter()
     build = memory.run(cfg, pd.read_parquet(src), mapping)
-    folder = memory.embedder_folder(cfg)
+    embedder = memory.choose_embedder(cfg, build.snippets)
+    folder = memory.embedder_folder(cfg, embedder["used"])
     vectors = lines = None
     if folder and build.snippets:
         vectors, lines = memory.embed(folder, build.snippets, cfg.memory.embedder.batch_size)
@@ -50,7 +51,7 @@ def main(argv: list[str] | None = None) -> None:
         meta = {
             "embedder": None
             if vectors is None
-            else {"source": str(cfg.memory.embedder.kind), "dim": int(vectors.shape[1])},
+            else {"source": embedder["used"], "dim": int(vectors.shape[1])},
             "retrieval": OmegaConf.to_container(cfg.memory.retrieval, resolve=True),
         }
         info = write_index(tmp, build.snippets, vectors, meta, cfg.memory.bm25.k1, cfg.memory.bm25.b, lines)
@@ -63,6 +64,7 @@ def main(argv: list[str] | None = None) -> None:
     report = {
         **build.report,
         "index": {**info, "bytes": size},
+        "embedder": embedder,
         "build_seconds": round(time.perf_counter() - started, 2),
     }
     write_json(out / "report.json", report)
