@@ -38,6 +38,7 @@ SCORE = 0.55  # below a title's (0.6): 王医生 as one span, not 王医 + 生
 _RUN = re.compile(r"[\u3400-\u9fff]+")
 CJK_TRIGGER = r"[\x{3400}-\x{9fff}]"  # the same characters in RE2 syntax (a column-wide pre-check)
 _UNSEEN = -30.0  # log probability of a character never seen at that position of a name
+_TIE = 1e-6  # a name must beat the words it replaces: a tie (up to rounding) is read as words
 _NUMERALS = frozenset("0123456789０１２３４５６７８９一二两三四五六七八九十百千几每半")
 _SEPARATORS = frozenset("，,、。.！!？?：:；;@ \u2005\n\t~～…\"'“”‘’（）()《》[]【】")
 
@@ -157,67 +158,67 @@ class PersonFinder:
             return self.model.boundary_cue
         return self.model.cue if text.startswith(self._right_cues, end) else 0.0
 
-    def _name_tokens(self, text: str, p: int, stop: int, left: float) -> list[tuple[int, float]]:
-        """(length, log score with context) of each surname + given name that could start at p."""
-        m = self.model
-        if text[p : p + 2] in m.compound_surnames:
-            s, first = 2, m.compound_surname
-        elif text[p] in m.surname:
-            s, first = 1, m.surname[text[p]]
-        else:
-            return []
-        out = []
-        for g in (1, 2):
-            end = p + s + g
-            if end > stop:
-                break
-            given = text[p + s : end]
-            chars = m.last.get(given, _UNSEEN) if g == 1 else (
-                m.middle.get(given[0], _UNSEEN) + m.last.get(given[1], _UNSEEN))  # fmt: skip
-            out.append((s + g, m.prior + first + chars + left + self._right(text, end)))
-        return out
-
-    def _given_alone(self, text: str, p: int, stop: int, left: float) -> float | None:
-        """Log score (context included) of a two-character given name at p, or None: only a name
-        with a cue or boundary on both sides, one of them a cue word, counts (说建华要结婚了,
-        建华跟我说的; not an exclamation between commas: ，太差，)."""
-        if p + 2 > stop or not left:
-            return None
-        m = self.model
-        right = self._right(text, p + 2)
-        if not right or max(left, right) < m.cue:
-            return None
-        return (
-            m.given_prior + m.middle.get(text[p], _UNSEEN) + m.last.get(text[p + 1], _UNSEEN) + left + right
-        )
-
     def _segment(self, text: str, a: int, z: int) -> list[pii.Span]:
-        """Viterbi over text[a:z]: the best split into dictionary words, single characters and names."""
+        """Viterbi over text[a:z]: the best split into dictionary words, single characters and names
+        (the hot loop of anonymize: written for speed, context computed once per position)."""
         m, n = self.model, z - a
+        surname, compound, middle, last = m.surname, m.compound_surnames, m.middle, m.last
+        left = [self._left(text, a + i) for i in range(n)]  # None: no name may start here
+        right = [self._right(text, a + j) for j in range(n + 1)]  # indexed by where a name ends
+        cue = m.cue
+        # a name can start where a surname stands, or a given name alone between two cues
+        starts = [
+            i
+            for i in range(n)
+            if left[i] is not None
+            and (text[a + i] in surname or text[a + i : a + i + 2] in compound
+                 or (left[i] and i + 2 <= n and right[i + 2] and max(left[i], right[i + 2]) >= cue))
+        ]  # fmt: skip
+        if not starts:
+            return []
+        names_at = set(starts)
+        words, unknown, not_names, max_word = m.words, m.unknown, m.not_names, self._max_word
         best = [0.0] + [float("-inf")] * n
         back: list[tuple[int, bool]] = [(0, False)] * (n + 1)
-        words, unknown, not_names = m.words, m.unknown, m.not_names
         for i in range(n):
             here = best[i]
             p = a + i
-            for length in range(1, min(self._max_word, n - i) + 1):
+            for length in range(1, min(max_word, n - i) + 1):
                 lp = words.get(text[p : p + length])
                 if lp is None:
                     if length > 1:
                         continue
                     lp = unknown
-                if here + lp > best[i + length]:
-                    best[i + length], back[i + length] = here + lp, (i, False)
-            left = self._left(text, p)
-            if left is None:
+                k = i + length
+                if here + lp > best[k] or (back[k][1] and here + lp >= best[k] - _TIE):  # a tie: words
+                    best[k], back[k] = here + lp, (i, False)
+            if i not in names_at:
                 continue
-            names = self._name_tokens(text, p, z, left)
-            alone = self._given_alone(text, p, z, left)
-            if alone is not None:
-                names.append((2, alone))
-            for length, score in names:
-                if here + score > best[i + length] and text[p : p + length] not in not_names:
-                    best[i + length], back[i + length] = here + score, (i, True)
+            before = left[i]
+            if text[p : p + 2] in compound:
+                s, first = 2, m.compound_surname
+            else:
+                first = surname.get(text[p])
+                s = 0 if first is None else 1
+            if s:
+                for g in (1, 2):
+                    end = i + s + g
+                    if end > n:
+                        break
+                    q = p + s
+                    chars = last.get(text[q], _UNSEEN) if g == 1 else (
+                        middle.get(text[q], _UNSEEN) + last.get(text[q + 1], _UNSEEN))  # fmt: skip
+                    score = here + m.prior + first + chars + before + right[end]
+                    if score > best[end] + _TIE and text[p : a + end] not in not_names:
+                        best[end], back[end] = score, (i, True)
+            # a given name alone: a cue or boundary on both sides, one of them a cue word
+            # (说建华要结婚了, 建华跟我说的; not an exclamation between commas: ，太差，)
+            if before and i + 2 <= n and right[i + 2] and max(before, right[i + 2]) >= cue:
+                after = right[i + 2]
+                score = here + m.given_prior + middle.get(text[p], _UNSEEN) + last.get(text[p + 1], _UNSEEN)
+                score += before + after
+                if score > best[i + 2] + _TIE and text[p : p + 2] not in not_names:
+                    best[i + 2], back[i + 2] = score, (i, True)
         spans, j = [], n
         while j > 0:
             i, is_name = back[j]
