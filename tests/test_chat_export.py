@@ -1,0 +1,129 @@
+"""chat_export: the merged model as GGUF files for llama.cpp, checked against transformers (a tiny
+random Llama with SmolLM2's real tokenizer, which llama.cpp's converter recognises)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from tiny_llm import build_smollm2_tokenizer
+
+from pipelines import chat_export
+from pipelines.atomic import write_jsonl
+from pipelines.stage import StageError
+from runtime.bundle import MODEL_INFO
+
+INSTRUCTION = "You are <TARGET>, chatting with family on WeChat. Reply as <TARGET> would."
+
+
+@pytest.fixture(scope="session")
+def smol_tokenizer(tmp_path_factory) -> Path:
+    return build_smollm2_tokenizer(tmp_path_factory.mktemp("smol-tokenizer"))
+
+
+@pytest.fixture(scope="session")
+def merged_dir(tmp_path_factory, smol_tokenizer) -> Path:
+    """What merge writes, as far as chat_export reads it: weights, tokenizer, decoding, model info."""
+    import torch
+    from transformers import AutoTokenizer, GenerationConfig, LlamaConfig, LlamaForCausalLM
+
+    out = tmp_path_factory.mktemp("merged")
+    tokenizer = AutoTokenizer.from_pretrained(smol_tokenizer)
+    torch.manual_seed(0)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512, tie_word_embeddings=True,
+        eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
+    )  # fmt: skip
+    model = LlamaForCausalLM(config)
+    model.generation_config = GenerationConfig(
+        do_sample=True, top_p=0.85, temperature=1.15, max_new_tokens=128, repetition_penalty=1.1,
+        eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
+    )  # fmt: skip
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    (out / MODEL_INFO).write_text(json.dumps({"instruction": INSTRUCTION}), encoding="utf-8")
+    return out
+
+
+@pytest.fixture
+def cfg(make_cfg, data_dir, merged_dir):
+    window = "<U1>: 外婆 吃饭了吗 {}\n<U2>: Grandma are you coming?"
+    rows = [{"instruction": INSTRUCTION, "input": window.format(i), "output": "吃了 ~ 🌻"} for i in range(6)]
+    write_jsonl(data_dir / "processed" / "sft_data" / "val.jsonl", rows)
+    return make_cfg(
+        "model=tiny_test", f"model.path={merged_dir}", f"chat_export.input={merged_dir}",
+        "chat_export.levels=[Q8_0,Q4_K_M]", "chat_export.check.prompts=2", "chat_export.check.new_tokens=6",
+        "chat_export.check.loss_examples=3",
+    )  # fmt: skip
+
+
+def test_the_export_writes_checked_files_for_llama_cpp_ollama_and_lm_studio(cfg, tmp_path):
+    report = chat_export.run(cfg, tmp_path)
+    files = report["files"]
+    assert set(files) == {"persona-f16.gguf", "persona-Q8_0.gguf", "persona-Q4_K_M.gguf"}
+    assert all((tmp_path / name).is_file() for name in files)
+    assert (
+        files["persona-Q4_K_M.gguf"]["bytes"]
+        < files["persona-Q8_0.gguf"]["bytes"]
+        < files["persona-f16.gguf"]["bytes"]
+    )
+    # the 16-bit file computes what the merged model computes: same greedy tokens, same loss
+    assert all(g["same_tokens"] == 6 or g["tie_gap"] < 0.05 for g in files["persona-f16.gguf"]["greedy"])
+    assert abs(files["persona-f16.gguf"]["perplexity_change"]) < 0.01
+    assert report["merged"]["val_loss"] > 0 and report["architecture"] == "llama"
+
+    meta = chat_export.metadata(tmp_path / "persona-Q4_K_M.gguf")
+    assert (
+        meta["ggml.eos_token_id"] == 2 and "<|im_start|>" in meta["chat_template"]
+    )  # embedded in every file
+    modelfile = (tmp_path / "Modelfile").read_text(encoding="utf-8")
+    for line in ("FROM ./persona-Q4_K_M.gguf", 'PARAMETER stop "<|im_end|>"', "PARAMETER temperature 1.15",
+                 "PARAMETER top_p 0.85", "PARAMETER repeat_penalty 1.1", "PARAMETER num_predict 128",
+                 f'SYSTEM """{INSTRUCTION}"""', "TEMPLATE"):  # fmt: skip
+        assert line in modelfile
+    assert "persona-Q8_0.gguf" in (tmp_path / "LMSTUDIO.md").read_text(encoding="utf-8")
+
+
+def test_a_file_that_computes_something_else_is_caught_and_a_tie_is_not():
+    rng = np.random.default_rng(0)
+    table = rng.normal(size=(50, 50)).astype(np.float32)
+
+    def model(ids):
+        return table[np.array(ids) % 50]
+
+    assert chat_export.greedy_split(model, model, [1, 2, 3], 8) == chat_export.Split(8, None)
+    other = chat_export.greedy_split(model, lambda ids: -model(ids), [1, 2, 3], 8)
+    assert other.same == 0 and other.gap > 0.05
+
+    tied = table.copy()
+    tied[3, :2] = 9.0  # after token 3 the two best logits are equal: either choice is right
+    bumped = tied.copy()
+    bumped[3, 1] += 1e-4  # a 16-bit file may round the tie the other way
+    split = chat_export.greedy_split(
+        lambda ids: tied[np.array(ids) % 50], lambda ids: bumped[np.array(ids) % 50], [3], 4
+    )
+    assert split == chat_export.Split(0, 0.0)
+
+
+def test_a_wrong_template_or_end_token_is_refused(merged_dir):
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(merged_dir)
+    meta = {"chat_template": tokenizer.chat_template, "ggml.eos_token_id": tokenizer.eos_token_id}
+    assert chat_export.template_problems(meta, tokenizer) == []
+    assert chat_export.template_problems({**meta, "chat_template": "{{ messages }}"}, tokenizer)
+    assert chat_export.template_problems({**meta, "ggml.eos_token_id": 0}, tokenizer)
+
+
+def test_bad_settings_say_what_to_do(make_cfg, cfg, tmp_path):
+    with pytest.raises(StageError, match=r"not a llama\.cpp quantization type"):
+        chat_export.quantize(tmp_path / "a.gguf", tmp_path / "b.gguf", "Q9_X", 1)
+    with pytest.raises(StageError, match=r"convert_hf_to_gguf\.py.*bash \.ci/setup"):
+        chat_export.converter_path(make_cfg("chat_export.converter=/nowhere/convert_hf_to_gguf.py"))
+    with pytest.raises(StageError, match=r"chat_export\.serve"):
+        chat_export.run(
+            make_cfg(f"chat_export.input={cfg.chat_export.input}", "chat_export.serve=Q3_K_M"), tmp_path
+        )
