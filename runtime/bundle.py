@@ -6,6 +6,7 @@ A bundle is a folder (`data/dist/<name>/`, optionally zipped for copying):
                     record, and the sha256 of every other file
     manifest.sig    the build machine's Ed25519 signature of manifest.json and its public key
     chat_model/     the merged persona model (Hugging Face folder + still_model.json)
+    chat_gguf/      the same model quantized for llama.cpp (one GGUF file of chat_export); optional
     policy.json     reply policy and AI disclosure settings (runtime.policy.PolicyConfig)
     memory/         retrieval memory: anonymized snippets, BM25 postings, embeddings + encoder and
                     the retrieval settings (runtime/memory.py); optional
@@ -46,6 +47,7 @@ SCHEMA_VERSION = 1
 MANIFEST = "manifest.json"
 MANIFEST_SIG = "manifest.sig"  # Ed25519 signature of manifest.json (runtime/signing.py)
 CHAT_MODEL = "chat_model"
+CHAT_GGUF = "chat_gguf"
 POLICY = "policy.json"
 MEMORY = "memory"
 VOICE = "voice"
@@ -158,6 +160,12 @@ class Bundle:
         from runtime.names import HashedNames
 
         return HashedNames.from_dict(json.loads((self.root / component["path"]).read_text(encoding="utf-8")))
+
+    @property
+    def chat_gguf(self) -> Path | None:
+        """The quantized chat model for llama.cpp (chat_export's file the bundle ships), or None."""
+        component = self.components.get("chat_gguf")
+        return self.root / component["path"] if component else None
 
     @property
     def person_finder(self):

@@ -22,6 +22,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from runtime.bundle import BundleError, open_bundle
+from runtime.engines import ENGINES
 from runtime.policy import Kill, PolicyConfig, ReplyPolicy, Tick
 
 log = logging.getLogger("still.runtime")
@@ -143,6 +144,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="a name the persona is called by in chats (repeatable; the bundle's hashed names apply too)",
     )
     parser.add_argument("--load-in-4bit", action="store_true", help="4-bit weights on CUDA (bitsandbytes)")
+    parser.add_argument(
+        "--engine", choices=ENGINES, default="auto",
+        help="auto: the bundle's quantized GGUF through llama.cpp when both are there, else transformers",
+    )  # fmt: skip
+    parser.add_argument(
+        "--gpu-layers", type=int, default=None, metavar="N",
+        help="llama.cpp: layers on the GPU (-1 all, 0 none; default: the bundle's)",
+    )  # fmt: skip
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--debug", action="store_true", help="log message texts too")
 
@@ -195,11 +204,13 @@ def main(args: argparse.Namespace) -> int:
     )
     try:
         generator = Generator(
-            bundle, load_in_4bit=args.load_in_4bit, memory=memory, persona_names=args.persona_name
-        )
-    except BundleError as e:
+            bundle, load_in_4bit=args.load_in_4bit, memory=memory, persona_names=args.persona_name,
+            engine=args.engine, n_gpu_layers=args.gpu_layers,
+        )  # fmt: skip
+    except (BundleError, ImportError) as e:
         print(e, file=sys.stderr)
         return 1
+    print(f"chat model: {generator.engine.name}", file=sys.stderr)
     kill_file = args.kill_file or Path(args.bundle).parent / "STOP"
     stream = args.decisions.open("a", encoding="utf-8") if args.decisions else sys.stderr
     decisions = DecisionLog(

@@ -19,6 +19,7 @@ from typing import Protocol
 
 from runtime import pii
 from runtime.bundle import Bundle, BundleError
+from runtime.engines import ENGINES, ChatEngine, LlamaCppEngine, TransformersEngine, decoding
 from runtime.memory import MemoryIndex, RetrievalSettings, fit_memory, query_of
 from runtime.names import HashedNames, LiveNames
 from runtime.person import PersonFinder
@@ -101,14 +102,17 @@ def load_chat_model(folder, device: str = "cpu", load_in_4bit: bool = False):
 
 
 class Generator:
-    """Loads the bundle's chat model once; `reply(context, seed)` writes the persona's next message."""
+    """Loads the bundle's chat model once, in an engine (runtime/engines.py); `reply(context, seed)`
+    writes the persona's next message."""
 
     def __init__(self, bundle: Bundle, device: str | None = None, load_in_4bit: bool = False,
-                 memory: dict | None = None, persona_names: Sequence[str] = ()):  # fmt: skip
+                 memory: dict | None = None, persona_names: Sequence[str] = (), engine: str = "auto",
+                 n_gpu_layers: int | None = None):  # fmt: skip
         """`memory` overrides the bundle's retrieval settings (e.g. {"enabled": False} or {"k": 1});
-        `persona_names` adds names of the persona typed at run time to the bundle's hashed ones."""
-        import torch
-        from transformers import AutoTokenizer
+        `persona_names` adds names of the persona typed at run time to the bundle's hashed ones;
+        `engine`: auto (the bundle's GGUF through llama.cpp when both are there), transformers or
+        llama.cpp; `n_gpu_layers` overrides the bundle's for llama.cpp."""
+        from transformers import AutoTokenizer  # the tokenizer alone needs no torch
 
         info = bundle.model_info
         problems = contract_problems(info, bundle.policy)
@@ -122,10 +126,11 @@ class Generator:
         self.entities = bundle.pii_entities  # what the training windows had masked
         self.persona_names = tuple(persona_names)
         self.tokenizer = AutoTokenizer.from_pretrained(bundle.chat_model)
-        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        self.model = load_chat_model(bundle.chat_model, self.device, load_in_4bit)
-        gen = self.model.generation_config
-        self.max_prompt_tokens = info["max_prompt_tokens"] - (gen.max_new_tokens or 128)
+        generation = decoding(bundle.chat_model)
+        self.engine = open_engine(
+            bundle, self.tokenizer, generation, engine, device, load_in_4bit, n_gpu_layers
+        )
+        self.max_prompt_tokens = info["max_prompt_tokens"] - (generation.get("max_new_tokens") or 128)
         self.memory: MemoryIndex | None = None
         self.memory_settings = RetrievalSettings(enabled=False)
         if bundle.memory is not None:
@@ -149,14 +154,34 @@ class Generator:
         return texts, tuple(by_text[t] for t in texts)
 
     def reply(self, context: Sequence[ChatLine], seed: int) -> Reply:
-        from runtime.generate import generate_replies
-
         window = to_window(context, self.persona, self.persona_names, self.min_name_chars, self.entities,
                            self.finder, self.outsiders)  # fmt: skip
         memory, memory_ids = self.recall(window.text)
         prompt = encode_prompt(
             self.tokenizer, self.instruction, window.text, memory, max_tokens=self.max_prompt_tokens
         )
-        raw = generate_replies(self.model, self.tokenizer, [prompt.ids], seed=seed, batch_size=1)[0]
+        raw = self.engine.reply(prompt.ids, seed)  # the same ids, whatever the engine
         used = memory_ids[: prompt.memory]  # the snippets that fitted beside the window
         return Reply(to_live(raw, window.names), raw, len(prompt.ids), prompt.window_lines, used)
+
+
+def open_engine(bundle: Bundle, tokenizer, generation: dict, engine: str = "auto", device: str | None = None,
+                load_in_4bit: bool = False, n_gpu_layers: int | None = None) -> ChatEngine:  # fmt: skip
+    """The engine for `engine` (runtime.engines.ENGINES). auto: llama.cpp on the bundle's GGUF when
+    the bundle has one and llama-cpp-python is installed, else transformers."""
+    if engine not in ENGINES:
+        raise ValueError(f"engine {engine!r}: one of {ENGINES}")
+    gguf = bundle.chat_gguf
+    if engine == "auto":
+        import importlib.util
+
+        engine = "llama.cpp" if gguf and importlib.util.find_spec("llama_cpp") else "transformers"
+    if engine == "transformers":
+        return TransformersEngine(bundle.chat_model, tokenizer, device, load_in_4bit)
+    if gguf is None:
+        raise BundleError(f"bundle {bundle.root} has no GGUF chat model (chat_export, package.chat_gguf): "
+                          "use --engine transformers or rebuild the bundle")  # fmt: skip
+    settings = bundle.components["chat_gguf"]
+    layers = settings.get("n_gpu_layers", 0) if n_gpu_layers is None else n_gpu_layers
+    return LlamaCppEngine(gguf, tokenizer, generation, settings.get("n_ctx", 4096), layers,
+                          settings.get("kv_cache_type", "f16"))  # fmt: skip

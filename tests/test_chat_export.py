@@ -127,3 +127,55 @@ def test_bad_settings_say_what_to_do(make_cfg, cfg, tmp_path):
         chat_export.run(
             make_cfg(f"chat_export.input={cfg.chat_export.input}", "chat_export.serve=Q3_K_M"), tmp_path
         )
+
+
+def test_the_runtime_serves_the_bundles_gguf_through_llama_cpp_with_the_same_prompt(
+    cfg, tmp_path, merged_dir
+):
+    """A bundle with chat_export's file: `auto` picks llama.cpp; both engines get the very same prompt
+    ids from the one prompt path; a seed gives the same reply again."""
+    import shutil
+
+    from runtime.bundle import CHAT_MODEL, POLICY, open_bundle, write_manifest
+    from runtime.generator import Generator
+    from tests.signing_key import TEST_KEY
+
+    export = tmp_path / "export"
+    export.mkdir()
+    chat_export.run(cfg, export)
+    root = tmp_path / "bundle"
+    shutil.copytree(merged_dir, root / CHAT_MODEL)
+    info = {"instruction": INSTRUCTION, "max_prompt_tokens": 256, "prompt_format_version": 1,
+            "placeholders": "per_window", "context_messages": 12}  # fmt: skip
+    (root / CHAT_MODEL / MODEL_INFO).write_text(json.dumps(info), encoding="utf-8")
+    (root / POLICY).write_text(json.dumps({"context_messages": 12}), encoding="utf-8")
+    (root / "chat_gguf").mkdir()
+    shutil.copyfile(export / "persona-Q4_K_M.gguf", root / "chat_gguf" / "persona-Q4_K_M.gguf")
+    components = {"chat_model": {"path": CHAT_MODEL}, "policy": {"path": POLICY},
+                  "chat_gguf": {"path": "chat_gguf/persona-Q4_K_M.gguf", "n_ctx": 256, "n_gpu_layers": 0,
+                                "kv_cache_type": "f16"}}  # fmt: skip
+    write_manifest(root, {"name": "t", "created": "now", "consent": {}, "components": components}, TEST_KEY)
+    bundle = open_bundle(root)
+
+    class Line:
+        def __init__(self, sender, text, from_persona=False):
+            self.sender, self.text, self.from_persona = sender, text, from_persona
+
+    context = [Line("小雨", "外婆 吃饭了吗"), Line("Tom", "Grandma are you coming?")]
+    fast, slow = Generator(bundle), Generator(bundle, engine="transformers", device="cpu")
+    assert fast.engine.name == "llama.cpp" and slow.engine.name == "transformers"
+    seen = {}
+    for generator in (fast, slow):
+        reply = generator.engine.reply
+        generator.engine.reply = lambda ids, seed, reply=reply, name=generator.engine.name: (
+            seen.setdefault(name, list(ids)), reply(ids, seed))[1]  # fmt: skip
+    first = fast.reply(context, seed=3)
+    slow.reply(context, seed=3)
+    assert seen["llama.cpp"] == seen["transformers"]  # byte-identical prompt, whatever the engine
+    assert fast.reply(context, seed=3).raw == first.raw and first.prompt_tokens == len(seen["llama.cpp"])
+    with pytest.raises(ValueError, match="engine"):
+        Generator(bundle, engine="vllm")
+    from runtime.engines import LlamaCppEngine
+
+    with pytest.raises(ValueError, match="multiple of 32"):  # the tiny model's heads hold 16 values
+        LlamaCppEngine(bundle.chat_gguf, fast.tokenizer, {}, n_ctx=256, kv_cache_type="q8_0")

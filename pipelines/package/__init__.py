@@ -23,7 +23,18 @@ from omegaconf import DictConfig, OmegaConf
 
 from pipelines.stage import DEMO_MARKER, StageError, consent_date
 from runtime import pii
-from runtime.bundle import CHAT_MODEL, FACE, MEMORY, MODEL_INFO, NAMES, PERSON, POLICY, VOICE, write_manifest
+from runtime.bundle import (
+    CHAT_GGUF,
+    CHAT_MODEL,
+    FACE,
+    MEMORY,
+    MODEL_INFO,
+    NAMES,
+    PERSON,
+    POLICY,
+    VOICE,
+    write_manifest,
+)
 from runtime.memory import INDEX_META, MemoryIndex, RetrievalSettings
 from runtime.names import HashedNames
 from runtime.person import ENTITY as PERSON_ENTITY
@@ -34,10 +45,11 @@ from runtime.prompt import TARGET
 # Config groups recorded in the manifest: how the bundle was built. Never `subject` or
 # `anonymize` (real names), never paths (they describe the build machine).
 RECORDED_GROUPS = (
-    "model", "memory", "sft_data", "sft", "merge", "voice_train", "voice_export", "face_export", "package"
+    "model", "memory", "sft_data", "sft", "merge", "chat_export", "voice_train", "voice_export",
+    "face_export", "package",
 )  # fmt: skip
 PATH_KEYS = ("input", "output", "eval_metrics", "index", "memory", "voice", "features", "pretrained", "face",
-             "recogniser", "camera")  # fmt: skip
+             "recogniser", "camera", "converter")  # fmt: skip
 # voice.json entries the live converter needs (ONNX path), and the RVC-ecosystem pair beside them.
 VOICE_RUNTIME_FILES = ("onnx", "content_onnx", "pitch_onnx", "index_vectors")
 VOICE_RVC_FILES = ("pth", "index")
@@ -137,6 +149,32 @@ def add_voice(cfg: DictConfig, out: Path) -> dict | None:
     }
 
 
+def add_chat_gguf(cfg: DictConfig, out: Path, info: dict) -> dict | None:
+    """chat_export's `serve` file for llama.cpp, with how to serve it and what quantizing cost
+    (perplexity change against the merged model on validation replies)."""
+    if not cfg.package.chat_gguf:
+        return None
+    src = Path(cfg.chat_export.output)
+    name = f"{cfg.chat_export.name}-{cfg.chat_export.serve}.gguf"
+    report_file = src / "report.json"
+    if not (src / name).is_file() or not report_file.is_file():
+        raise StageError(f"{src / name} not found: run the chat_export stage first (dvc repro chat_export), "
+                         "or set package.chat_gguf=false")  # fmt: skip
+    report = json.loads(report_file.read_text(encoding="utf-8"))
+    (out / CHAT_GGUF).mkdir()
+    shutil.copyfile(src / name, out / CHAT_GGUF / name)
+    llama = cfg.package.llama
+    return {
+        "path": f"{CHAT_GGUF}/{name}",
+        "level": str(cfg.chat_export.serve),
+        "bytes": (src / name).stat().st_size,
+        "perplexity_change": report["files"][name]["perplexity_change"],
+        "n_ctx": int(llama.n_ctx or info["max_prompt_tokens"]),
+        "n_gpu_layers": int(llama.n_gpu_layers),
+        "kv_cache_type": str(llama.kv_cache_type),
+    }
+
+
 def add_face(cfg: DictConfig, out: Path) -> dict | None:
     """Copy the exported face component into the bundle (without face_export's check/); its
     component entry (None when the face is off)."""
@@ -232,6 +270,7 @@ def run(cfg: DictConfig, out: Path) -> dict:
     policy = policy_settings(cfg, info)
     (out / POLICY).write_text(json.dumps(policy, ensure_ascii=False, indent=2) + "\n", "utf-8")
     memory = add_memory(cfg, out)
+    gguf = add_chat_gguf(cfg, out, info)
     voice = add_voice(cfg, out)
     face = add_face(cfg, out)
     names = add_persona_names(cfg, out)
@@ -250,6 +289,7 @@ def run(cfg: DictConfig, out: Path) -> dict:
                 "weights_bytes": weights,
                 "pii_entities": list(cfg.anonymize.entities),  # live windows are masked as training was
             },
+            **({"chat_gguf": gguf} if gguf else {}),
             "policy": {"path": POLICY},
             **({"memory": memory} if memory else {}),
             **({"voice": voice} if voice else {}),
