@@ -179,3 +179,19 @@ def test_the_runtime_serves_the_bundles_gguf_through_llama_cpp_with_the_same_pro
 
     with pytest.raises(ValueError, match="multiple of 32"):  # the tiny model's heads hold 16 values
         LlamaCppEngine(bundle.chat_gguf, fast.tokenizer, {}, n_ctx=256, kv_cache_type="q8_0")
+
+
+def test_base_model_rebuilds_the_demo_tokenizer_as_the_byte_level_bpe_smollm2_was_trained_with(
+    smol_tokenizer,
+):
+    """transformers reads the demo GGUF's tokenizer as SentencePiece-like; base_model puts it back, which
+    llama.cpp's converter needs (it recognises SmolLM2's pre-tokenizer by the ids it gives)."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(smol_tokenizer)
+    assert not (smol_tokenizer / "tokenizer.model").exists()  # no bogus SentencePiece model
+    assert tokenizer("hi")["input_ids"] == [6004]  # no bos: the GGUF adds none
+    text = "外婆 吃饭了吗\n2026年12月 I ate 33 dumplings 🌻"
+    assert tokenizer.decode(tokenizer(text)["input_ids"]) == text
+    assert [tokenizer.decode([i]) for i in tokenizer("2026")["input_ids"]] == ["2", "0", "2", "6"]
+    assert tokenizer.eos_token == "<|im_end|>"
