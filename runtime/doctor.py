@@ -10,6 +10,7 @@ Standard library + torch only (onnxruntime and OpenCV are looked for, not requir
 from __future__ import annotations
 
 import ctypes
+import importlib.util
 import json
 import os
 import platform
@@ -75,6 +76,35 @@ ONNX_FACTOR = 1.5
 
 def needed_memory(weights_bytes: int) -> int:
     return int(weights_bytes * (1 + OVERHEAD)) + int(0.3 * GB)
+
+
+# llama.cpp beyond the GGUF file and its KV cache: compute buffers and the Python process (measured
+# for SmolLM2-135M Q4_K_M: ~260 MB peak with a 105 MB file; bench/RESULTS.md 2026-12-06).
+LLAMA_RUNTIME = int(0.25 * GB)
+KV_BYTES = {"f32": 4.0, "f16": 2.0, "q8_0": 34 / 32, "q4_0": 18 / 32}  # per cached value
+
+
+def gguf_memory(bundle) -> int | None:
+    """Bytes the llama.cpp engine needs for the bundle's GGUF (None: the bundle has none): the file,
+    the KV cache for its context (layers x 2 x KV heads x head size x n_ctx) and the runtime."""
+    gguf = bundle.chat_gguf
+    if gguf is None:
+        return None
+    spec = bundle.components["chat_gguf"]
+    config = json.loads((bundle.chat_model / "config.json").read_text(encoding="utf-8"))
+    heads = config.get("num_attention_heads") or 1
+    head_dim = config.get("head_dim") or config.get("hidden_size", 0) // heads
+    kv_heads = config.get("num_key_value_heads") or config.get("multi_query_group_num") or heads
+    layers = config.get("num_hidden_layers") or config.get("num_layers") or 0
+    kv = (
+        layers
+        * 2
+        * kv_heads
+        * head_dim
+        * spec.get("n_ctx", 4096)
+        * KV_BYTES.get(spec.get("kv_cache_type"), 2.0)
+    )
+    return gguf.stat().st_size + int(kv) + LLAMA_RUNTIME
 
 
 def folder_bytes(folder) -> int:
@@ -185,6 +215,10 @@ def report(bundle_dir: str, trust_new_key: bool = False) -> tuple[int, list[str]
     m = bundle.manifest
     chat = bundle.components["chat_model"]
     need = needed_memory(chat["weights_bytes"])
+    gguf_need = gguf_memory(bundle)
+    engine = "transformers"
+    if gguf_need is not None and importlib.util.find_spec("llama_cpp") is not None:
+        engine, need = "llama.cpp", gguf_need  # what `chat --engine auto` loads
     lines = [
         f"bundle {m['name']} (schema {m['schema_version']}, built {m['created']}): {len(m['files'])} files, "
         "all checksums match",
@@ -204,8 +238,16 @@ def report(bundle_dir: str, trust_new_key: bool = False) -> tuple[int, list[str]
     free_ram = available_memory()
     fits_gpu = any(free >= need for _, free in devices)
     fits_ram = free_ram is None or free_ram >= need
+    if gguf_need is not None:
+        spec = bundle.components["chat_gguf"]
+        lines.append(
+            f"chat engines: llama.cpp ({spec['level']}, {spec['n_ctx']}-token context, "
+            f"{spec['kv_cache_type']} KV cache) ~{gguf_need / GB:.2f} GB; transformers "
+            f"~{needed_memory(chat['weights_bytes']) / GB:.2f} GB; `chat` uses {engine}"
+            + ("" if engine == "llama.cpp" else " (pip install .[llama] for llama.cpp)")
+        )
     lines.append(
-        f"memory: chat model needs ~{need / GB:.1f} GB; "
+        f"memory: chat model ({engine}) needs ~{need / GB:.1f} GB; "
         + (f"{free_ram / GB:.1f} GB RAM available" if free_ram is not None else "available RAM unknown")
     )
     lines += call_lines(need, call_memory(bundle), devices, free_ram)

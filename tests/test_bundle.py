@@ -66,7 +66,7 @@ def test_a_tampered_bundle_is_refused_naming_the_file(bundle, tamper, problem):
 def test_doctor_reports_memory_needed_and_available(bundle, monkeypatch):
     code, lines = doctor.report(str(bundle))
     assert code == 0 and any("all checksums match" in line for line in lines)
-    assert any(line.startswith("memory: chat model needs") for line in lines)
+    assert any(line.startswith("memory: chat model (transformers) needs") for line in lines)
     monkeypatch.setattr(doctor, "available_memory", lambda: 1)
     code, lines = doctor.report(str(bundle))
     assert code == 2 and lines[-1].startswith("NOT ENOUGH MEMORY")
@@ -246,3 +246,32 @@ def test_the_first_key_seen_for_a_bundle_name_is_pinned_and_another_is_refused(b
     assert open_bundle(bundle, cache_dir=cache, accept_new_key=True).trust == "replaced"
     assert open_bundle(bundle, cache_dir=cache).trust == "trusted"
     assert oct((tmp_path / "someone_elses_key.pem").stat().st_mode & 0o777) == "0o600"
+
+
+def test_doctor_estimates_each_chat_engine_and_uses_llama_cpps_for_a_bundle_with_a_gguf(bundle, monkeypatch):
+    """The GGUF file, its KV cache (GLM-4-9B's shape: 40 layers x 2 x 2 KV heads x 128 x 8192 tokens,
+    q8_0) and llama.cpp's runtime, next to transformers' estimate; `chat` picks llama.cpp."""
+    import importlib.util
+
+    config = {"num_hidden_layers": 40, "num_attention_heads": 32, "num_key_value_heads": 2, "head_dim": 128}
+    (bundle / CHAT_MODEL / "config.json").write_text(json.dumps(config))
+    (bundle / "chat_gguf").mkdir()
+    (bundle / "chat_gguf" / "persona-Q4_K_M.gguf").write_bytes(b"\0" * (32 << 20))
+    manifest = json.loads((bundle / MANIFEST).read_text(encoding="utf-8"))
+    manifest["components"]["chat_gguf"] = {
+        "path": "chat_gguf/persona-Q4_K_M.gguf", "level": "Q4_K_M", "n_ctx": 8192, "n_gpu_layers": -1,
+        "kv_cache_type": "q8_0",
+    }  # fmt: skip
+    del manifest["files"], manifest["schema_version"]
+    write_manifest(bundle, manifest, TEST_KEY)
+
+    kv = 40 * 2 * 2 * 128 * 8192 * 34 / 32  # 170 MiB
+    assert doctor.gguf_memory(open_bundle(bundle)) == (32 << 20) + int(kv) + doctor.LLAMA_RUNTIME
+    code, lines = doctor.report(str(bundle))
+    engines = next(line for line in lines if line.startswith("chat engines:"))
+    assert "llama.cpp (Q4_K_M, 8192-token context, q8_0 KV cache) ~0.45 GB" in engines
+    assert code == 0 and any(
+        line.startswith("memory: chat model (llama.cpp) needs ~0.4 GB") for line in lines
+    )
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None)  # llama-cpp-python not installed
+    assert any("(transformers) needs" in line for line in doctor.report(str(bundle))[1])
