@@ -61,6 +61,7 @@ def cfg(make_cfg, data_dir, merged_dir):
 
 
 def test_the_export_writes_checked_files_for_llama_cpp_ollama_and_lm_studio(cfg, tmp_path):
+    tmp_path = tmp_path / "chat_export"  # not there yet, as atomic_path hands it out
     report = chat_export.run(cfg, tmp_path)
     files = report["files"]
     assert set(files) == {"persona-f16.gguf", "persona-Q8_0.gguf", "persona-Q4_K_M.gguf"}

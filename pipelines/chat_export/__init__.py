@@ -63,7 +63,8 @@ def sixteen_bit(cfg: DictConfig, model_dir: Path) -> str:
 def convert(converter: Path, model_dir: Path, out_file: Path, outtype: str) -> None:
     """HF folder -> one GGUF file (llama.cpp's converter, in a child process: it imports its own gguf)."""
     r = subprocess.run(
-        [sys.executable, str(converter), str(model_dir), "--outtype", outtype, "--outfile", str(out_file)],
+        [sys.executable, str(converter), str(model_dir.resolve()), "--outtype", outtype, "--outfile",
+         str(out_file.resolve())],
         capture_output=True, text=True, encoding="utf-8", errors="replace",
     )  # fmt: skip
     if r.returncode or not out_file.is_file():
@@ -253,7 +254,8 @@ def run(cfg: DictConfig, out: Path) -> dict:
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
 
     log.info("chat_export: converting %s to %s", model_dir, bits16)
-    base_file = out / file_name(cfg, bits16)
+    out.mkdir(parents=True, exist_ok=True)
+    base_file = out.resolve() / file_name(cfg, bits16)
     convert(converter_path(cfg), model_dir, base_file, bits16)
     meta = metadata(base_file)
     if problems := template_problems(meta, tokenizer):
