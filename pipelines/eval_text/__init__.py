@@ -205,6 +205,7 @@ class MemoryCheck:
             "candidates": settings.candidates,
             "rrf_k": settings.rrf_k,
             "min_similarity": settings.min_similarity,
+            "dense_for_chinese": settings.dense_for_chinese,
         }
         retrieval = memory_eval.retrieval_metrics(index, questions, settings.query_messages,
                                                   ("lexical", "dense", "hybrid"), **search)  # fmt: skip

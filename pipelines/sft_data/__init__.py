@@ -196,7 +196,8 @@ class _Recall:
         if self.rng.random() < c.reply_aware:
             query = f"{query} {reply}"
         hits = self.index.search(query, c.k, c.mode, candidates=c.candidates, rrf_k=c.rrf_k,
-                                 min_similarity=c.min_similarity, exclude_session=session,
+                                 min_similarity=c.min_similarity, dense_for_chinese=c.dense_for_chinese,
+                                 exclude_session=session,
                                  before_ts=ts if c.past_only else None)  # fmt: skip
         if not hits:
             return {}
