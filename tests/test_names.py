@@ -161,6 +161,17 @@ def test_package_ships_the_name_model_and_other_peoples_names_hashed(make_cfg, t
         "<PERSON>",
     ]
 
+    from runtime.bundle import CHAT_MODEL, POLICY, open_bundle, write_manifest
+    from tests.signing_key import TEST_KEY
+
+    (out / CHAT_MODEL).mkdir()  # the runtime opens it, verified, and finds names with it
+    (out / POLICY).write_text("{}", encoding="utf-8")
+    components = {"chat_model": {"path": CHAT_MODEL}, "policy": {"path": POLICY}, "person": component}
+    write_manifest(out, {"name": "t", "created": "now", "consent": {}, "components": components}, TEST_KEY)
+    bundle = open_bundle(out)
+    assert [s.entity for s in bundle.person_finder.find("我昨天见了张伟")] == ["PERSON"]
+    assert bundle.outsider_names.find("浩然来了")
+
     off = tmp_path / "bundle3"
     off.mkdir()
     component = add_person_names(make_cfg(f"anonymize.mapping={mapping}", f"anonymize.output={anonymized}",

@@ -250,7 +250,7 @@ def add_person_names(cfg: DictConfig, out: Path) -> dict | None:
     )  # fmt: skip
     path = out / PERSON / "outsiders.json"
     path.write_text(json.dumps(names.to_dict(), indent=1) + "\n", encoding="utf-8")
-    return {**component, "outsiders": f"{PERSON}/outsiders.json", "count": len(names.digests)}
+    return {"path": PERSON, **component, "outsiders": f"{PERSON}/outsiders.json", "count": len(names.digests)}
 
 
 def _private_mapping(cfg: DictConfig) -> dict:
