@@ -38,13 +38,26 @@ def decoding(model_dir: Path) -> dict:
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
 
 
+def load_chat_model(folder, device: str = "cpu", load_in_4bit: bool = False):
+    """The merged model in the dtype it was saved in (bf16 stays bf16: the memory doctor estimates
+    from the weights' size), loaded shard by shard without a second full copy in RAM."""
+    from transformers import AutoModelForCausalLM
+
+    kwargs = {"dtype": "auto", "low_cpu_mem_usage": True}
+    if load_in_4bit:
+        from transformers import BitsAndBytesConfig
+
+        kwargs["quantization_config"] = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4")
+        kwargs["device_map"] = {"": 0}
+    model = AutoModelForCausalLM.from_pretrained(folder, **kwargs).eval()
+    return model if load_in_4bit else model.to(device)
+
+
 class TransformersEngine:
     name = "transformers"
 
     def __init__(self, model_dir: Path, tokenizer, device: str | None = None, load_in_4bit: bool = False):
         import torch
-
-        from runtime.generator import load_chat_model
 
         self.tokenizer = tokenizer
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")

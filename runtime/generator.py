@@ -86,21 +86,6 @@ class Reply:
     memory_ids: tuple[str, ...] = ()  # snippets that went into the prompt (logged with the decision)
 
 
-def load_chat_model(folder, device: str = "cpu", load_in_4bit: bool = False):
-    """The merged model in the dtype it was saved in (bf16 stays bf16: the memory doctor estimates
-    from the weights' size), loaded shard by shard without a second full copy in RAM."""
-    from transformers import AutoModelForCausalLM
-
-    kwargs = {"dtype": "auto", "low_cpu_mem_usage": True}
-    if load_in_4bit:
-        from transformers import BitsAndBytesConfig
-
-        kwargs["quantization_config"] = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4")
-        kwargs["device_map"] = {"": 0}
-    model = AutoModelForCausalLM.from_pretrained(folder, **kwargs).eval()
-    return model if load_in_4bit else model.to(device)
-
-
 class Generator:
     """Loads the bundle's chat model once, in an engine (runtime/engines.py); `reply(context, seed)`
     writes the persona's next message."""

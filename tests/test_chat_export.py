@@ -60,8 +60,8 @@ def cfg(make_cfg, data_dir, merged_dir):
     )  # fmt: skip
 
 
-def test_the_export_writes_checked_files_for_llama_cpp_ollama_and_lm_studio(cfg, tmp_path):
-    tmp_path = tmp_path / "chat_export"  # not there yet, as atomic_path hands it out
+def test_the_export_writes_checked_files_for_llama_cpp_ollama_and_lm_studio(cfg, merged_dir):
+    tmp_path = Path(cfg.chat_export.output)  # not there yet, as atomic_path hands it out
     report = chat_export.run(cfg, tmp_path)
     files = report["files"]
     assert set(files) == {"persona-f16.gguf", "persona-Q8_0.gguf", "persona-Q4_K_M.gguf"}
@@ -86,6 +86,25 @@ def test_the_export_writes_checked_files_for_llama_cpp_ollama_and_lm_studio(cfg,
                  f'SYSTEM """{INSTRUCTION}"""', "TEMPLATE"):  # fmt: skip
         assert line in modelfile
     assert "persona-Q8_0.gguf" in (tmp_path / "LMSTUDIO.md").read_text(encoding="utf-8")
+
+    # eval_text measures every file on the tuned model's prompts and decoding, next to its perplexity
+    from pipelines.atomic import write_json
+    from pipelines.eval_text import Prompt, evaluate_gguf
+    from pipelines.eval_text.report import quantized_section
+
+    write_json(tmp_path / "report.json", report)  # as the stage's main writes it
+
+    prompts = [
+        Prompt(INSTRUCTION, "<U1>: 外婆 吃饭了吗"),
+        Prompt(INSTRUCTION, "<U1>: Grandma are you coming?"),
+    ]
+    decoding = {"do_sample": True, "top_p": 0.85, "temperature": 1.15, "max_new_tokens": 8}
+    quantized = evaluate_gguf(cfg, merged_dir, prompts, decoding, ["吃了 ~ 🌻", "ok ~ 🌻"], [])
+    assert set(quantized) == {"f16", "Q8_0", "Q4_K_M"}
+    assert quantized["Q4_K_M"]["perplexity"] == files["persona-Q4_K_M.gguf"]["perplexity"]
+    assert {"style_score", "assistant_tone_rate", "leakage_rate"} <= set(quantized["Q4_K_M"])
+    tuned = {k: 0.5 for k in ("perplexity", "style_score", "assistant_tone_rate", "leakage_rate")}
+    assert "| Q4_K_M |" in "\n".join(quantized_section(tuned, quantized))
 
 
 def test_a_file_that_computes_something_else_is_caught_and_a_tie_is_not():

@@ -228,7 +228,7 @@ def test_readme_main_command_tunes_smollm2_towards_the_persona(tmp_path):
     probe = "; ".join([
         "import os, psutil, torch",
         "from pathlib import Path",
-        "from runtime.generator import load_chat_model",
+        "from runtime.engines import load_chat_model",
         "from runtime.doctor import needed_memory",
         "p = psutil.Process(os.getpid()); r0 = p.memory_info().rss",
         f"d = Path({str(chat_model)!r}); m = load_chat_model(d)",

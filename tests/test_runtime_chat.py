@@ -242,7 +242,7 @@ def test_the_chat_model_loads_in_the_dtype_it_was_saved_in_within_doctors_estima
     from transformers import LlamaConfig, LlamaForCausalLM
 
     from runtime.doctor import needed_memory
-    from runtime.generator import load_chat_model
+    from runtime.engines import load_chat_model
 
     config = LlamaConfig(vocab_size=512, hidden_size=512, intermediate_size=2048, num_hidden_layers=8,
                          num_attention_heads=8, num_key_value_heads=4)  # fmt: skip

@@ -18,6 +18,7 @@ conversation), which must not be worse than without.
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -121,6 +122,36 @@ def decoding_settings(cfg: DictConfig, tuned_path: Path) -> dict:
     return settings
 
 
+def evaluate_gguf(cfg: DictConfig, tuned_path: Path, prompts: list[Prompt], decoding: dict,
+                  reference: list[str], background: list[str]) -> dict:  # fmt: skip
+    """chat_export's files (llama.cpp) on the same validation prompts and decoding as the tuned
+    model: the style and tone metrics of each quantization level, beside its perplexity. Empty when
+    there is no export (eval_text.quantized)."""
+    from transformers import AutoTokenizer
+
+    from runtime.engines import LlamaCppEngine
+
+    export = Path(cfg.eval_text.quantized)
+    if not (export / "report.json").is_file():
+        log.warning("eval_text: no chat_export report in %s; quantized files are not evaluated", export)
+        return {}
+    files = json.loads((export / "report.json").read_text(encoding="utf-8"))["files"]
+    tokenizer = AutoTokenizer.from_pretrained(tuned_path)
+    budget = cfg.model.max_length - decoding.get("max_new_tokens", 128)
+    ids = [encode_prompt(tokenizer, p.instruction, p.window, max_tokens=budget).ids for p in prompts]
+    out = {}
+    for name, f in files.items():
+        engine = LlamaCppEngine(export / name, tokenizer, decoding, n_ctx=cfg.model.max_length)
+        replies = [engine.reply(x, cfg.eval_text.seed + i) for i, x in enumerate(ids)]
+        metrics = text_metrics(replies, reference, background)
+        out[f["level"]] = {
+            "file": name, "perplexity": f["perplexity"], "perplexity_change": f["perplexity_change"],
+            **{k: round(v, 4) for k, v in metrics.items()},
+        }  # fmt: skip
+        del engine
+    return out
+
+
 @dataclass
 class EvalResult:
     metrics: dict  # {"base": {...}, "tuned": {...}, "examples": n, "decoding": {...}}
@@ -154,6 +185,8 @@ def run(cfg: DictConfig, base_path: Path, tuned_path: Path) -> EvalResult:
             "perplexity": round(math.exp(ev.val_loss), 2) if ev.val_loss < 50 else math.inf,
             **{k: round(v, 4) for k, v in text_metrics(ev.replies["val"], reference, background).items()},
         }
+    if quantized := evaluate_gguf(cfg, tuned_path, val, decoding, reference, background):
+        metrics["quantized"] = quantized
     samples = [
         {
             "window": ex["input"],

@@ -27,6 +27,35 @@ def _cell(text: str) -> str:
     return " ".join(text.replace("|", "\\|").split()) or "∅"
 
 
+def quantized_section(tuned: dict, quantized: dict) -> list[str]:
+    """What each quantized file (chat_export, llama.cpp) costs against the tuned model, same prompts."""
+    if not quantized:
+        return []
+    keys = (
+        "perplexity",
+        "style_score",
+        "assistant_tone_rate",
+        "leakage_rate",
+        "degenerate_rate",
+        "mean_chars",
+    )
+    keys = tuple(k for k in keys if k in tuned)
+    return [
+        "## Quantized files (llama.cpp)",
+        "The tuned model's GGUF files on the same windows and decoding (llama.cpp samples with its own "
+        "random numbers). Perplexity: chat_export's, on validation replies.",
+        "",
+        "| model | " + " | ".join(keys) + " |",
+        "|---" * (len(keys) + 1) + "|",
+        "| tuned (transformers) | " + " | ".join(str(tuned[k]) for k in keys) + " |",
+        *[
+            "| " + level + " | " + " | ".join(str(q.get(k)) for k in keys) + " |"
+            for level, q in quantized.items()
+        ],
+        "",
+    ]
+
+
 def render(metrics: dict, samples: list[dict], n_samples: int, title: str = "",
            memory_samples: list[dict] = ()) -> str:  # fmt: skip
     base, tuned = metrics["base"], metrics["tuned"]
@@ -51,6 +80,7 @@ def render(metrics: dict, samples: list[dict], n_samples: int, title: str = "",
         "|---|---|---|---|",
         *[f"| {k} | {base[k]} | {tuned[k]} | {better(k, base[k], tuned[k])} |" for k in base],
         "",
+        *quantized_section(tuned, metrics.get("quantized", {})),
         "## Samples",
         "Context (last lines of the window), the persona's real reply, and what each model wrote.",
         "",
