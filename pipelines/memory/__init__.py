@@ -26,7 +26,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from pipelines.conversations import session_key, session_numbers
 from pipelines.stage import StageError
-from runtime.memory import Embedder, Snippet, cjk_share, content_text, lines_of
+from runtime.encoder import Embedder
+from runtime.memory import Snippet, cjk_share, content_text, lines_of
 from runtime.pii import find_pii, name_key
 from runtime.prompt import PLACEHOLDER_RE, TARGET, Turn, render_text
 
