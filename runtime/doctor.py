@@ -4,7 +4,7 @@ Checks integrity first (every checksum; a tampered, truncated or padded bundle i
 non-zero exit), then reports what the machine offers against what the bundle needs: CPU/GPU, memory
 needed for the chat model vs memory available, what the voice and face components need, and call
 mode's memory next to chat mode's (do both fit on this GPU at once?).
-Standard library + torch only (onnxruntime and OpenCV are looked for, not required).
+Standard library only (torch, llama-cpp-python, onnxruntime and OpenCV are looked for, not required).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import importlib.util
 import json
 import os
 import platform
+import subprocess
 import sys
 
 from runtime.bundle import BundleError, open_bundle
@@ -51,17 +52,33 @@ def available_memory() -> int | None:
 
 
 def gpus() -> list[tuple[str, int]]:
-    """(name, free bytes) of each CUDA device torch can use."""
-    try:
-        import torch
-    except ImportError:
-        return []
+    """(name, free bytes) of each CUDA device: torch's view when torch is installed, else nvidia-smi's
+    (a runtime without torch serves the GGUF through llama.cpp, whose CUDA build uses the same GPUs)."""
+    if importlib.util.find_spec("torch") is None:
+        return nvidia_smi_gpus()
+    import torch
+
     if not torch.cuda.is_available():
         return []
     return [
         (torch.cuda.get_device_name(i), torch.cuda.mem_get_info(i)[0])
         for i in range(torch.cuda.device_count())
     ]
+
+
+def nvidia_smi_gpus(run=subprocess.run) -> list[tuple[str, int]]:
+    """GPUs as the NVIDIA driver's nvidia-smi lists them (none when it is missing or fails)."""
+    query = ["nvidia-smi", "--query-gpu=name,memory.free", "--format=csv,noheader,nounits"]
+    try:
+        out = run(query, capture_output=True, text=True, encoding="utf-8", errors="replace", timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return []
+    found = []
+    for line in out.stdout.splitlines() if out.returncode == 0 else []:
+        name, _, free_mib = line.rpartition(",")
+        if name.strip() and free_mib.strip().isdigit():
+            found.append((name.strip(), int(free_mib) * 2**20))
+    return found
 
 
 # Call mode beyond its model files: Python, numpy, OpenCV, ONNX Runtime and the live buffers (a few
@@ -219,6 +236,8 @@ def report(bundle_dir: str, trust_new_key: bool = False) -> tuple[int, list[str]
     engine = "transformers"
     if gguf_need is not None and importlib.util.find_spec("llama_cpp") is not None:
         engine, need = "llama.cpp", gguf_need  # what `chat --engine auto` loads
+    elif importlib.util.find_spec("torch") is None:
+        engine = None  # neither engine is installed: said last
     lines = [
         f"bundle {m['name']} (schema {m['schema_version']}, built {m['created']}): {len(m['files'])} files, "
         "all checksums match",
@@ -243,14 +262,18 @@ def report(bundle_dir: str, trust_new_key: bool = False) -> tuple[int, list[str]
         lines.append(
             f"chat engines: llama.cpp ({spec['level']}, {spec['n_ctx']}-token context, "
             f"{spec['kv_cache_type']} KV cache) ~{gguf_need / GB:.2f} GB; transformers "
-            f"~{needed_memory(chat['weights_bytes']) / GB:.2f} GB; `chat` uses {engine}"
+            f"~{needed_memory(chat['weights_bytes']) / GB:.2f} GB; `chat` uses {engine or 'none'}"
             + ("" if engine == "llama.cpp" else " (pip install .[llama] for llama.cpp)")
         )
     lines.append(
-        f"memory: chat model ({engine}) needs ~{need / GB:.1f} GB; "
+        f"memory: chat model ({engine or 'transformers'}) needs ~{need / GB:.1f} GB; "
         + (f"{free_ram / GB:.1f} GB RAM available" if free_ram is not None else "available RAM unknown")
     )
     lines += call_lines(need, call_memory(bundle), devices, free_ram)
+    if engine is None:
+        install = "pip install .[llama] (the bundle's GGUF) or " if gguf_need is not None else ""
+        lines.append(f"NO CHAT ENGINE INSTALLED: {install}pip install .[torch] (the merged model)")
+        return 2, lines
     if fits_gpu:
         lines.append("OK: the chat model runs on the GPU")
     elif fits_ram:

@@ -4,7 +4,7 @@ Every engine gets the same token ids from the one prompt path (`runtime.prompt.e
 bundle's tokenizer) and returns the reply text; the decoding settings are the bundle's
 (generation_config.json: top_p, temperature, repetition penalty, max_new_tokens).
 
-- `TransformersEngine`: the merged Hugging Face model with PyTorch (`still[...]` with torch).
+- `TransformersEngine`: the merged Hugging Face model with PyTorch (`still[torch]`).
 - `LlamaCppEngine`: the bundle's quantized GGUF file with llama.cpp (`still[llama]`): a fraction
   of the memory and several times the speed on a CPU; GPU layers, context size and KV-cache type
   from the bundle (manifest `chat_gguf`), the GPU layers overridable at run time.
@@ -20,6 +20,8 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
+
+from runtime.extras import require
 
 ENGINES = ("auto", "transformers", "llama.cpp")
 
@@ -57,8 +59,8 @@ class TransformersEngine:
     name = "transformers"
 
     def __init__(self, model_dir: Path, tokenizer, device: str | None = None, load_in_4bit: bool = False):
-        import torch
-
+        quantized = "serve the bundle's quantized model: --engine llama.cpp with pip install 'still[llama]'"
+        torch = require("torch", "torch", "the transformers engine", quantized)
         self.tokenizer = tokenizer
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         self.model = load_chat_model(model_dir, self.device, load_in_4bit)
@@ -78,13 +80,8 @@ class LlamaCppEngine:
 
     def __init__(self, gguf: Path, tokenizer, generation: dict, n_ctx: int = 4096, n_gpu_layers: int = 0,
                  kv_cache_type: str = "f16", threads: int | None = None):  # fmt: skip
-        try:
-            from llama_cpp import Llama
-        except ImportError as e:
-            raise ImportError(
-                "the llama.cpp engine needs llama-cpp-python: pip install 'still[llama]' (or a prebuilt CPU "
-                "or CUDA wheel from llama-cpp-python's wheel index), or run with --engine transformers"
-            ) from e
+        wheel = "a prebuilt CPU or CUDA wheel from llama-cpp-python's wheel index, or --engine transformers"
+        Llama = require("llama_cpp", "llama", "the llama.cpp engine", wheel).Llama
         if kv_cache_type not in KV_TYPES:
             raise ValueError(f"KV-cache type {kv_cache_type!r}: one of {sorted(KV_TYPES)}")
         kv = KV_TYPES[kv_cache_type]

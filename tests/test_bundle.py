@@ -273,5 +273,32 @@ def test_doctor_estimates_each_chat_engine_and_uses_llama_cpps_for_a_bundle_with
     assert code == 0 and any(
         line.startswith("memory: chat model (llama.cpp) needs ~0.4 GB") for line in lines
     )
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None)  # llama-cpp-python not installed
+    find_spec = importlib.util.find_spec
+    missing = {"llama_cpp"}
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name in missing else find_spec(name)
+    )
     assert any("(transformers) needs" in line for line in doctor.report(str(bundle))[1])
+    missing.add("torch")  # a base install with neither engine
+    code, lines = doctor.report(str(bundle))
+    assert code == 2 and lines[-1] == (
+        "NO CHAT ENGINE INSTALLED: pip install .[llama] (the bundle's GGUF) or "
+        "pip install .[torch] (the merged model)"
+    )
+
+
+def test_without_torch_doctor_asks_the_nvidia_driver_for_the_gpus():
+    class Done:
+        def __init__(self, returncode, stdout):
+            self.returncode, self.stdout = returncode, stdout
+
+    listed = "NVIDIA GeForce RTX 4090, 22500\nNVIDIA RTX A2000, Laptop GPU, 3900\n"
+    assert doctor.nvidia_smi_gpus(lambda *a, **k: Done(0, listed)) == [
+        ("NVIDIA GeForce RTX 4090", 22500 << 20), ("NVIDIA RTX A2000, Laptop GPU", 3900 << 20)
+    ]  # fmt: skip
+    assert doctor.nvidia_smi_gpus(lambda *a, **k: Done(9, "NVIDIA-SMI has failed")) == []
+
+    def no_driver(*args, **kwargs):
+        raise FileNotFoundError("nvidia-smi")
+
+    assert doctor.nvidia_smi_gpus(no_driver) == []

@@ -149,33 +149,40 @@ def test_bad_settings_say_what_to_do(make_cfg, cfg, tmp_path):
         )
 
 
-def test_the_runtime_serves_the_bundles_gguf_through_llama_cpp_with_the_same_prompt(
-    cfg, tmp_path, merged_dir
-):
-    """A bundle with chat_export's file: `auto` picks llama.cpp; both engines get the very same prompt
-    ids from the one prompt path; a seed gives the same reply again."""
+def gguf_bundle(cfg, merged_dir: Path, root: Path, extra: dict | None = None) -> Path:
+    """A signed bundle with the merged model and chat_export's Q4_K_M file (plus `extra` components,
+    already written under `root`)."""
     import shutil
 
-    from runtime.bundle import CHAT_MODEL, POLICY, open_bundle, write_manifest
-    from runtime.generator import Generator
+    from runtime.bundle import CHAT_MODEL, POLICY, write_manifest
     from tests.signing_key import TEST_KEY
 
-    export = tmp_path / "export"
+    export = root.parent / "export"
     export.mkdir()
     chat_export.run(cfg, export)
-    root = tmp_path / "bundle"
     shutil.copytree(merged_dir, root / CHAT_MODEL)
-    info = {"instruction": INSTRUCTION, "max_prompt_tokens": 256, "prompt_format_version": 1,
+    info = {"instruction": INSTRUCTION, "max_prompt_tokens": 512, "prompt_format_version": 1,
             "placeholders": "per_window", "context_messages": 12}  # fmt: skip
     (root / CHAT_MODEL / MODEL_INFO).write_text(json.dumps(info), encoding="utf-8")
     (root / POLICY).write_text(json.dumps({"context_messages": 12}), encoding="utf-8")
     (root / "chat_gguf").mkdir()
     shutil.copyfile(export / "persona-Q4_K_M.gguf", root / "chat_gguf" / "persona-Q4_K_M.gguf")
     components = {"chat_model": {"path": CHAT_MODEL}, "policy": {"path": POLICY},
-                  "chat_gguf": {"path": "chat_gguf/persona-Q4_K_M.gguf", "n_ctx": 256, "n_gpu_layers": 0,
-                                "kv_cache_type": "f16"}}  # fmt: skip
+                  "chat_gguf": {"path": "chat_gguf/persona-Q4_K_M.gguf", "n_ctx": 512, "n_gpu_layers": 0,
+                                "kv_cache_type": "f16"}, **(extra or {})}  # fmt: skip
     write_manifest(root, {"name": "t", "created": "now", "consent": {}, "components": components}, TEST_KEY)
-    bundle = open_bundle(root)
+    return root
+
+
+def test_the_runtime_serves_the_bundles_gguf_through_llama_cpp_with_the_same_prompt(
+    cfg, tmp_path, merged_dir
+):
+    """A bundle with chat_export's file: `auto` picks llama.cpp; both engines get the very same prompt
+    ids from the one prompt path; a seed gives the same reply again."""
+    from runtime.bundle import open_bundle
+    from runtime.generator import Generator
+
+    bundle = open_bundle(gguf_bundle(cfg, merged_dir, tmp_path / "bundle"))
 
     class Line:
         def __init__(self, sender, text, from_persona=False):
@@ -215,3 +222,105 @@ def test_base_model_rebuilds_the_demo_tokenizer_as_the_byte_level_bpe_smollm2_wa
     assert tokenizer.decode(tokenizer(text)["input_ids"]) == text
     assert [tokenizer.decode([i]) for i in tokenizer("2026")["input_ids"]] == ["2", "0", "2", "6"]
     assert tokenizer.eos_token == "<|im_end|>"
+
+
+# `python -m runtime chat ARGS` that reports the engine that replied and whether torch was imported.
+# With --no-torch first, torch cannot be imported (find_spec finds nothing, as in a runtime installed
+# without the torch extra).
+CHAT_PROBE = """
+import importlib.machinery, json, sys
+class NoTorch(importlib.machinery.PathFinder):
+    @classmethod
+    def find_spec(cls, name, path=None, target=None):
+        return None if name.split(".")[0] == "torch" else super().find_spec(name, path, target)
+if sys.argv[1] == "--no-torch":
+    sys.meta_path = [NoTorch if f is importlib.machinery.PathFinder else f for f in sys.meta_path]
+    del sys.argv[1]
+import runtime.generator
+engines, open_engine = [], runtime.generator.open_engine
+def opened(*args, **kwargs):
+    engine = open_engine(*args, **kwargs)
+    engines.append(engine.name)
+    return engine
+runtime.generator.open_engine = opened
+from runtime.__main__ import main
+code = main(sys.argv[1:])
+print(json.dumps({"code": code, "engines": engines, "torch": "torch" in sys.modules}))
+"""
+
+
+@pytest.fixture
+def memory_bundle(cfg, tmp_path, merged_dir) -> Path:
+    """The GGUF bundle with a dense memory index (a tiny random BERT encoder)."""
+    from tiny_llm import build_tiny_encoder
+
+    from runtime.bundle import MEMORY
+    from runtime.encoder import Embedder
+    from runtime.memory import EMBEDDER, Snippet, write_index
+
+    root = tmp_path / "bundle"
+    said = ["<TARGET>: my cat Mochi is 6 years old", "<TARGET>: 我最拿手的是酒酿圆子"]
+    snippets = [
+        Snippet(f"s{i}", "C1", f"C1:{i}", "2026-03-08", 0.0, ["<TARGET>"], t) for i, t in enumerate(said)
+    ]
+    encoder = build_tiny_encoder(root / MEMORY / EMBEDDER)
+    retrieval = {"k": 1, "max_tokens": 60, "mode": "dense"}
+    write_index(
+        root / MEMORY, snippets, Embedder(encoder, backend="torch").encode(said), {"retrieval": retrieval}
+    )
+    return gguf_bundle(cfg, merged_dir, root, {"memory": {"path": MEMORY, "retrieval": retrieval}})
+
+
+def chat_replay(
+    python: Path, bundle: Path, folder: Path, *chat_args: str, torch: bool = True
+) -> tuple[dict, list[dict], str]:
+    """One message replayed through `python`'s runtime: (probe result, reply decisions, stderr)."""
+    import subprocess
+
+    log, out, decisions = folder / "chat.jsonl", folder / "sent.jsonl", folder / "decisions.jsonl"
+    message = {
+        "ts": 1_767_225_600,
+        "chat": "family",
+        "sender": "小雨",
+        "text": "外婆 your cat Mochi is so cute",
+    }
+    log.write_text(json.dumps(message, ensure_ascii=False) + "\n", encoding="utf-8")
+    decisions.unlink(missing_ok=True)
+    args = ["chat", "--bundle", str(bundle), "--transport", "replay", "--log", str(log), "--out", str(out),
+            "--allow-chat", "family", "--decisions", str(decisions)]  # fmt: skip
+    probe = [str(python), "-c", CHAT_PROBE, *([] if torch else ["--no-torch"]), *args, *chat_args]
+    run = subprocess.run(probe, capture_output=True, text=True, encoding="utf-8", timeout=300, cwd=folder)
+    assert run.returncode == 0, run.stderr
+    logged = decisions.read_text(encoding="utf-8").splitlines() if decisions.is_file() else []
+    replies = [d for d in map(json.loads, logged) if d["action"] in ("sent", "dropped")]
+    return json.loads(run.stdout.strip().splitlines()[-1]), replies, run.stderr
+
+
+def test_a_runtime_without_torch_chats_through_the_gguf_with_dense_memory(memory_bundle, tmp_path):
+    """The base install plus llama-cpp-python is enough: the quantized model replies, the memory's
+    encoder embeds the query in numpy, and torch is never imported."""
+    import sys
+
+    result, replies, _ = chat_replay(Path(sys.executable), memory_bundle, tmp_path, torch=False)
+    assert result == {"code": 0, "engines": ["llama.cpp"], "torch": False}
+    assert replies and replies[0]["memory"] in (["s0"], ["s1"])  # the dense retriever found one
+
+    # without torch the transformers engine says what to install
+    result, _, stderr = chat_replay(
+        Path(sys.executable), memory_bundle, tmp_path, "--engine", "transformers", torch=False
+    )
+    assert result["code"] == 1
+    assert "the transformers engine needs torch: pip install 'still[torch]'" in stderr
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("extra", "engine"), [("llama", "llama.cpp"), ("torch", "transformers")])
+def test_each_engine_chats_from_a_fresh_install_of_its_extra(memory_bundle, tmp_path, extra, engine):
+    """`pip install .[llama]` or `.[torch]` in a new environment, then a replayed chat with memory."""
+    from tests.fresh_install import fresh_runtime
+
+    python, installed = fresh_runtime(tmp_path / "venv", extra)
+    assert ("torch" in installed) == (extra == "torch")
+    result, replies, _ = chat_replay(python, memory_bundle, tmp_path)
+    assert result == {"code": 0, "engines": [engine], "torch": extra == "torch"}
+    assert replies and replies[0]["memory"] in (["s0"], ["s1"])

@@ -1,18 +1,19 @@
 """The Windows runtime stands alone: it imports nothing from pipelines/ and installs from the light
-dependency set (pyproject's base dependencies plus the `voice` and `face` extras) without trl, dvc,
-demucs or face-alignment; every runtime module imports with exactly its extra installed."""
+dependency set (pyproject's base dependencies plus the `voice`, `face`, `llama` or `torch` extras)
+without trl, dvc, demucs or face-alignment, and without torch unless the `torch` extra is asked for;
+every runtime module imports with exactly its extras installed."""
 
 from __future__ import annotations
 
 import ast
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+from tests.fresh_install import REPO, fresh_runtime
+
 TRAINING_ONLY = {
     *("pipelines", "trl", "peft", "dvc", "hydra", "omegaconf", "datasets", "pandas", "presidio_analyzer"),
     *("demucs", "face_alignment", "librosa", "accelerate"),
@@ -30,16 +31,25 @@ def imported_modules(path: Path) -> set[str]:
     return names
 
 
-# What each extra provides (import names), on top of the base set; runtime/<extra>/ needs its extra.
-BASE = {"torch", "transformers", "safetensors", "numpy", "yaml", "cryptography"}
+# What each extra provides (import names), on top of the base set (which has no torch: a bundle with a
+# quantized chat model runs on `still[llama]`); runtime/<extra>/ needs its extra.
+BASE = {"transformers", "jinja2", "safetensors", "numpy", "yaml", "cryptography"}
 EXTRAS = {"voice": {"onnxruntime", "soundfile", "soxr", "sounddevice"},
-          "face": {"cv2", "onnxruntime", "onnx", "pyvirtualcam"}}  # fmt: skip
+          "face": {"cv2", "onnxruntime", "onnx", "pyvirtualcam"},
+          "torch": {"torch"}, "llama": {"llama_cpp"}}  # fmt: skip
+# The voice's optional torch back-end (`voice-convert --backend torch`, `--pitch rmvpe`): these modules
+# import torch as they load, so they need the torch extra beside the voice one.
+NEEDS_TORCH = {REPO / "runtime/voice/rmvpe.py", REPO / "runtime/voice/synth.py"}
 RUNTIME_MODULES = sorted((REPO / "runtime").rglob("*.py"))
 
 
 def extra_of(path: Path) -> str | None:
     parts = path.relative_to(REPO / "runtime").parts
     return parts[0] if len(parts) > 1 and parts[0] in EXTRAS else None
+
+
+def extras_of(path: Path) -> set[str]:
+    return {e for e in (extra_of(path), "torch" if path in NEEDS_TORCH else None) if e}
 
 
 def module_level_imports(path: Path) -> set[str]:
@@ -61,9 +71,9 @@ def test_runtime_module_imports_no_training_dependency(path):
 
 @pytest.mark.parametrize("path", RUNTIME_MODULES, ids=lambda p: p.relative_to(REPO).as_posix())
 def test_runtime_module_imports_only_what_its_extra_installs(path):
-    extra = extra_of(path)
-    allowed = BASE | EXTRAS.get(extra, set())
-    assert module_level_imports(path) <= allowed, f"install .[{extra or ''}] does not provide it"
+    extras = extras_of(path)
+    allowed = BASE.union(*(EXTRAS[e] for e in extras))
+    assert module_level_imports(path) <= allowed, f"install .[{','.join(sorted(extras))}] does not provide it"
 
 
 def test_each_extra_in_pyproject_provides_what_its_modules_import():
@@ -72,32 +82,45 @@ def test_each_extra_in_pyproject_provides_what_its_modules_import():
     extras = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"][
         "optional-dependencies"
     ]
-    dist_of = {"cv2": "opencv-python", "yaml": "pyyaml"}
-    for extra, modules in EXTRAS.items():
-        declared = {d.split(">")[0].split("=")[0].split("<")[0].strip() for d in extras[extra]}
+    base = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]["dependencies"]
+    dist_of = {"cv2": "opencv-python", "yaml": "pyyaml", "llama_cpp": "llama-cpp-python"}
+    for extra, modules in [(None, BASE), *EXTRAS.items()]:
+        declared = {d.split(">")[0].split("=")[0].split("<")[0].strip() for d in extras.get(extra, base)}
         assert {dist_of.get(m, m) for m in modules} <= declared, extra
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("extra", [None, *EXTRAS])
 def test_runtime_installs_and_imports_with_exactly_its_extra(tmp_path, extra):
-    venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    py = venv / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
-    links = ["--find-links", "/opt/wheels"] if Path("/opt/wheels").is_dir() else []
-    target = f"{REPO}[{extra}]" if extra else str(REPO)
-    subprocess.run([str(py), "-m", "pip", "install", "-q", *links, target], check=True, cwd=tmp_path)
-    freeze = [str(py), "-m", "pip", "list", "--format=freeze"]
-    installed = subprocess.run(freeze, capture_output=True, text=True, check=True).stdout.lower()
-    assert not [
-        pkg for pkg in ("trl", "dvc", "demucs", "face-alignment", "peft") if f"\n{pkg}==" in "\n" + installed
-    ]
+    py, installed = fresh_runtime(tmp_path / "venv", extra)
+    assert not installed & {"trl", "dvc", "demucs", "face-alignment", "peft"}
+    assert ("torch" in installed) == (extra == "torch")  # only the transformers engine brings torch
     modules = [
         ".".join(p.relative_to(REPO).with_suffix("").parts)
         for p in RUNTIME_MODULES
-        if extra_of(p) in (None, extra) and p.name != "__main__.py"
+        if extras_of(p) <= {extra} and p.name != "__main__.py"
     ]
     probe = (f"import sys, {', '.join(modules)}; "
              "assert not [m for m in sys.modules if m.startswith('pipelines')]; print('ok')")  # fmt: skip
     out = subprocess.run([str(py), "-c", probe], capture_output=True, text=True, cwd=tmp_path)
     assert out.stdout.strip() == "ok", out.stderr
+
+
+def test_a_feature_whose_extra_is_missing_names_the_install_command(monkeypatch):
+    import importlib
+
+    from runtime.extras import require
+
+    real = importlib.import_module
+
+    def without_torch(name, *args):
+        if name.split(".")[0] == "torch":
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return real(name, *args)
+
+    monkeypatch.setattr(importlib, "import_module", without_torch)
+    with pytest.raises(
+        ImportError, match=r"the rmvpe pitch extractor needs torch: pip install 'still\[torch\]', or"
+    ):
+        require("torch", "torch", "the rmvpe pitch extractor", "choose fcpe|harvest|yin")
+    assert require("numpy", "base", "arrays").__name__ == "numpy"

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from runtime.extras import require
 from runtime.onnx_sessions import ort_session
 from runtime.timings import Timings
 from runtime.voice import pitch as pitch_mod
@@ -119,7 +120,7 @@ class TorchContent:
     """A transformers HubertModel folder (`content/`), hidden state `layer`, optional final_proj (v1)."""
 
     def __init__(self, info: ModelInfo, device: str = "cpu"):
-        import torch
+        torch = require("torch", "torch", "the voice's torch back-end", "use --backend onnx")
         from transformers import HubertModel
 
         folder = info.file("content_dir")
@@ -171,8 +172,7 @@ class OnnxSynth:
 
 class TorchSynth:
     def __init__(self, info: ModelInfo, device: str = "cpu"):
-        import torch
-
+        torch = require("torch", "torch", "the voice's torch back-end", "use --backend onnx")
         from runtime.voice.synth import SynthConfig, Synthesizer
 
         ckpt = torch.load(info.file("pth"), map_location="cpu", weights_only=True)

@@ -24,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
+from runtime.extras import require
+
 SR = 16000
 HOP = 160
 
@@ -326,8 +328,7 @@ class Rmvpe:
                 " not found. Download rmvpe.pt (RVC WebUI assets: assets/rmvpe/rmvpe.pt) and set "
                 "voice_features.pitch.rmvpe_path (or --pitch-model) to it, or choose fcpe|harvest|yin"
             )
-        import torch
-
+        torch = require("torch", "torch", "the rmvpe pitch extractor", "choose fcpe|harvest|yin")
         from runtime.voice.rmvpe import RmvpeExtractor
 
         try:
