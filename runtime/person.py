@@ -6,14 +6,14 @@ found the same way when anonymize masks the training data and when the runtime m
 
 How: every run of CJK characters is segmented by a unigram word model (a general dictionary's word
 frequencies) in which a person's name is one more kind of token. A name token is a surname followed
-by one or two given-name characters (or, between two cues, a given name alone), scored by a
-character model of Chinese names: how likely each character is as a surname, a middle or a last
-character of a name. The best segmentation wins, so `王芳下周来` reads 王芳 | 下周 | 来 and
-`周末` stays a word: a name must explain its characters better than the dictionary does. Cue
-words around a candidate (见了 / 跟 / 告诉 before it, 说 / 来 / 家 after it, punctuation or the
-start of the message) raise its score; words listed as never a person (kin terms: 孙女, 外婆) are
-kept. The dictionary knows famous people's names as words: a private person's name is what this
-is for.
+by one or two given-name characters (or, between two cues, a given name alone; or a nickname,
+a prefix and one name character: 老王, 小李, 阿强), scored by a character model of Chinese
+names: how likely each character is as a surname, a middle or a last character of a name. The
+best segmentation wins, so `王芳下周来` reads 王芳 | 下周 | 来 and `周末` stays a word: a
+name must explain its characters better than the dictionary does. Cue words around a candidate
+(见了 / 跟 / 告诉 before it, 说 / 来 / 家 after it, punctuation or the start of the
+message) raise its score; words listed as never a person (kin terms: 孙女, 外婆) are kept. The
+dictionary knows famous people's names as words: a private person's name is what this is for.
 
 `NameModel` is built by the pipeline (pipelines/anonymize/person_model.py, from jieba's dictionary
 and name statistics and conf/anonymize `person`), written beside the anonymized data and shipped in
@@ -62,6 +62,8 @@ class NameModel:
     boundary_cue: float  # added per side at the start/end of the text or next to punctuation
     compound_surname: float = -3.0  # log P of a compound surname as the first of a name
     common_word: float = -13.0  # a word likelier than this is too common to stand for one person
+    nickname_prefixes: frozenset[str] = frozenset()  # 老王, 小李, 阿强: prefix + one name character
+    nickname: float = -6.0  # added to `prior` for such a form
     meta: dict = field(default_factory=dict)  # where the numbers came from (source, version)
 
     def to_dict(self) -> dict:
@@ -75,8 +77,10 @@ class NameModel:
                 "boundary_cue": self.boundary_cue,
                 "compound_surname": self.compound_surname,
                 "common_word": self.common_word,
+                "nickname": self.nickname,
                 "unknown": self.unknown,
             },
+            "nickname_prefixes": sorted(self.nickname_prefixes),
             "cues": {"left": list(self.left_cues), "right": list(self.right_cues)},
             "not_names": sorted(self.not_names),
             "compound_surnames": sorted(self.compound_surnames),
@@ -97,6 +101,7 @@ class NameModel:
             left_cues=tuple(d["cues"]["left"]), right_cues=tuple(d["cues"]["right"]), prior=w["prior"],
             given_prior=w["given_prior"], cue=w["cue"], boundary_cue=w["boundary_cue"],
             compound_surname=w["compound_surname"], common_word=w["common_word"], meta=d.get("meta", {}),
+            nickname_prefixes=frozenset(d.get("nickname_prefixes", ())), nickname=w.get("nickname", -6.0),
         )  # fmt: skip
 
     def save(self, path: Path) -> None:
@@ -163,6 +168,7 @@ class PersonFinder:
         (the hot loop of anonymize: written for speed, context computed once per position)."""
         m, n = self.model, z - a
         surname, compound, middle, last = m.surname, m.compound_surnames, m.middle, m.last
+        prefixes = m.nickname_prefixes
         left = [self._left(text, a + i) for i in range(n)]  # None: no name may start here
         right = [self._right(text, a + j) for j in range(n + 1)]  # indexed by where a name ends
         cue = m.cue
@@ -172,6 +178,7 @@ class PersonFinder:
             for i in range(n)
             if left[i] is not None
             and (text[a + i] in surname or text[a + i : a + i + 2] in compound
+                 or (text[a + i] in prefixes and i + 2 <= n)
                  or (left[i] and i + 2 <= n and right[i + 2] and max(left[i], right[i + 2]) >= cue))
         ]  # fmt: skip
         if not starts:
@@ -211,6 +218,13 @@ class PersonFinder:
                     score = here + m.prior + first + chars + before + right[end]
                     if score > best[end] + _TIE and text[p : a + end] not in not_names:
                         best[end], back[end] = score, (i, True)
+            # a nickname: 老王 / 小李 (a surname), 阿强 / 小雨 (a given name's character); the
+            # dictionary's own words (老师, 小时, 小心) win unless the context says a person
+            if text[p] in prefixes and i + 2 <= n:
+                char = max(surname.get(text[p + 1], _UNSEEN), last.get(text[p + 1], _UNSEEN))
+                score = here + m.prior + m.nickname + char + before + right[i + 2]
+                if score > best[i + 2] + _TIE and text[p : p + 2] not in not_names:
+                    best[i + 2], back[i + 2] = score, (i, True)
             # a given name alone: a cue or boundary on both sides, one of them a cue word
             # (说建华要结婚了, 建华跟我说的; not an exclamation between commas: ，太差，)
             if before and i + 2 <= n and right[i + 2] and max(before, right[i + 2]) >= cue:

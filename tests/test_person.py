@@ -35,6 +35,9 @@ def names_in(finder, text):
         ("今天跟孙浩然和欧阳娜娜一起去公园", ["孙浩然", "欧阳娜娜"]),  # three characters, compound surname
         ("听李老师说秀英要结婚了", ["李老师", "秀英"]),  # a given name alone, between cues
         ("谢谢你，代我问候周杰", ["周杰"]),
+        ("老王说他明天来，小李也来", ["老王", "小李"]),  # nicknames: a prefix and a surname
+        ("我跟阿强约了周末", ["阿强"]),  # or a given name's character
+        ("昨天见了岑丽华，她说明天来", ["岑丽华"]),  # a rarer surname (anonymize.person.more_surnames)
     ],
 )
 def test_names_of_people_are_found(finder, text, names):
@@ -50,6 +53,8 @@ def test_names_of_people_are_found(finder, text, names):
         "给我一张卡，两万块",  # after a numeral, 张 and 万 are a measure word and a number
         "房間很乾淨，服務員態度好",  # traditional script: characters the dictionary does not know
         "，太差，",  # an exclamation between commas is not a given name
+        "老师说小时候要小心",  # words the dictionary knows beat a nickname
+        "他很老实，老家在江南",
     ],
 )
 def test_ordinary_words_are_kept(finder, text):

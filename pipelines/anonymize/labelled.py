@@ -35,9 +35,12 @@ OUTSIDERS = ["张伟", "王芳", "李娜", "刘洋", "陈静", "杨帆", "赵磊
              "司马光明", "郑秀英", "谢文", "韩梅梅"]  # fmt: skip
 TITLED = ["王医生", "李老师", "张阿姨", "刘叔叔", "陈师傅", "赵经理", "周主任", "黄护士"]
 GIVEN = ["建华", "秀英", "志强", "婷婷", "浩然"]  # given names alone, after a cue
+# 老王, 阿强: nicknames (added to dev after held_out was written)
+NICKNAMES = ["老王", "小李", "老张", "阿强", "小陈", "老刘", "阿芳", "小赵"]
 KIN = ["外婆", "奶奶", "舅舅", "姑姑", "表哥", "小孙子", "孙女", "儿媳妇", "亲家"]
 DECOYS = ["高兴", "周末", "金额", "江南", "方便", "白天", "常常", "马上", "夏天", "钱包", "文件", "石头",
-          "万一", "于是", "黄瓜", "安全", "平安", "林子", "宋词", "司机"]  # fmt: skip
+          "万一", "于是", "黄瓜", "安全", "平安", "林子", "宋词", "司机",
+          "小时", "小心", "老实", "小说", "老家", "阿姨", "老板", "小孩"]  # fmt: skip
 DIGIT_PHONES = ["13812345678", "139 1234 5678", "186-2345-6789"]
 NUMERAL_PHONES = [
     "一三八一二三四五六七八",
@@ -50,7 +53,7 @@ ADDRESSES = [("上海市", "徐汇区"), ("", "长乐路"), ("北京市", "朝�
              ("成都市", "武侯区")]  # fmt: skip
 
 # (template, slots): {M} member, {P} outsider, {T} titled outsider, {G} given name after a cue,
-# {K} kin term, {D} decoy, {PH} phone in digits, {PZ} phone in numerals, {A} address
+# {N} nickname, {K} kin term, {D} decoy, {PH} phone in digits, {PZ} phone in numerals, {A} address
 TEMPLATES = [
     "我昨天见了{P}，他说{P2}下周来",
     "{M} 你跟{P}说一声",
@@ -77,6 +80,11 @@ TEMPLATES = [
     "{P}、{P2}和{M}都来了",
     "谢谢{T}和{K}",
     "{D}{D2}，{M}早点睡",
+    "{N}说今天不来了",
+    "跟{N}约了周末喝茶",
+    "{K}让我问{N}借车，{D}",
+    "昨天{N}来过，带了水果",
+    "你问问{N}吧",
 ]
 
 
@@ -226,6 +234,7 @@ def labelled_messages(seed: int = 0, per_template: int = 16, split: str = "dev")
     words = dev if split == "dev" else HELD_OUT
     pools = {"M": (MEMBERS, "SPEAKER"), "P": (words["P"], "PERSON"), "T": (words["T"], "PERSON"),
              "G": (words["G"], "PERSON"), "K": (words["K"], None), "D": (words["D"], None),
+             "N": (NICKNAMES, "PERSON"),
              "PH": (DIGIT_PHONES, "PHONE"), "PZ": (NUMERAL_PHONES, "PHONE"),
              "A": (ADDRESSES, "ADDRESS")}  # fmt: skip
     out = []

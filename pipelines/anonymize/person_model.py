@@ -7,7 +7,8 @@ statistics, with the cues and weights of conf/anonymize `person`.
 - name characters: jieba's part-of-speech HMM emissions for the name states (`B`/`M`/`E` of `nr`):
   how likely each character is as the first (surname), a middle or the last character of a name,
   for characters the dictionary's words use at least `min_char_count` times.
-  Surnames are restricted to the list in `runtime.pii` (the same one titles use: 王医生).
+  Surnames are restricted to the list in `runtime.pii` (the same one titles use: 王医生) and the
+  rarer ones of `more_surnames` (characters seldom used as words on their own: not 于, 和, 明).
 
 Both ship inside the jieba package (MIT), so the model builds offline on a fresh machine.
 """
@@ -76,7 +77,7 @@ def build(cfg: DictConfig) -> NameModel:
     """The model for conf/anonymize `person` (`cfg` is that section)."""
     words, char_counts = _word_log_probs(_dictionary(), cfg.min_word_count, cfg.max_word_chars)
     chars = _name_chars({ch for ch, n in char_counts.items() if n >= cfg.min_char_count and _is_cjk(ch)})
-    surnames = {ch: chars["B"].get(ch, math.log(1e-4)) for ch in pii.SURNAMES}
+    surnames = {ch: chars["B"].get(ch, math.log(1e-4)) for ch in (*pii.SURNAMES, *str(cfg.more_surnames))}
     return NameModel(
         words=words,
         surname={ch: round(lp, 2) for ch, lp in surnames.items()},
@@ -93,5 +94,7 @@ def build(cfg: DictConfig) -> NameModel:
         boundary_cue=cfg.boundary_cue,
         compound_surname=cfg.compound_surname,
         common_word=cfg.common_word,
+        nickname_prefixes=frozenset(map(str, cfg.nickname_prefixes)),
+        nickname=cfg.nickname,
         meta={"source": "jieba", "version": metadata.version("jieba"), "words": len(words)},
     )
