@@ -4,8 +4,8 @@ For every `python -m pipelines.<name>` stage this module derives, statically wit
 
 - the code closure: the stage's own package (or module) and every project module (`pipelines.*`,
   `runtime.*`) it imports, transitively, including imports inside functions and the parent packages
-  an import runs. Each file must lie under one of the stage's `deps` (an `__init__.py` holding only a
-  docstring runs nothing and is skipped).
+  an import runs (not those under `if TYPE_CHECKING:`, which never run). Each file must lie under
+  one of the stage's `deps` (an `__init__.py` holding only a docstring runs nothing and is skipped).
 - the config reads: chains such as `cfg.sft.max_steps`, `cfg["sft"]`, `cfg.sft.get("x")`,
   `OmegaConf.select(cfg, "a.b")`, `{g: cfg[g] for g in GROUPS}`, and reads through aliases
   (`c = cfg.anonymize; c.mapping`), in the functions the stage can reach from its `__main__` (a stage
@@ -89,6 +89,14 @@ def with_parents(name: str) -> list[str]:
     return [".".join(parts[: i + 1]) for i in range(len(parts))]
 
 
+def is_type_checking(node: ast.AST) -> bool:
+    """`if TYPE_CHECKING:` (or `typing.TYPE_CHECKING`): imports for annotations, never run."""
+    if not isinstance(node, ast.If):
+        return False
+    test = node.test
+    return getattr(test, "id", None) == "TYPE_CHECKING" or getattr(test, "attr", None) == "TYPE_CHECKING"
+
+
 @cache
 def load_module(name: str, root: Path) -> Module:
     path = module_file(name, root)
@@ -98,7 +106,10 @@ def load_module(name: str, root: Path) -> Module:
     for node in mod.tree.body:
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
             mod.defs[node.name] = node
+    typing_only = {id(n) for block in ast.walk(mod.tree) if is_type_checking(block) for n in ast.walk(block)}
     for node in ast.walk(mod.tree):  # every import, at any depth: a function's import runs when called
+        if id(node) in typing_only:
+            continue
         if isinstance(node, ast.Import):
             for alias in node.names:
                 mod.runs.update(with_parents(alias.name))
@@ -583,8 +594,11 @@ TOY = {
         "def scale(cfg):\n    from runtime import maths\n    return maths.double(cfg.numbers.factor)\n"
     ),
     "pipelines/toy/__main__.py": (
+        "from typing import TYPE_CHECKING\n"
         "from pipelines import stage\n"
         "from pipelines.toy import run\n"
+        "if TYPE_CHECKING:\n"
+        "    from pipelines import annotations_only\n"
         "def main():\n"
         "    cfg = stage.load_config('toy')\n"
         "    run(cfg)\n"
@@ -592,6 +606,7 @@ TOY = {
         "    main()\n"
     ),
     "pipelines/shared.py": "def unused_here(cfg):\n    return cfg.never.read\n",
+    "pipelines/annotations_only.py": "import torch\n",
     "runtime/__init__.py": "",
     "runtime/maths.py": "def double(x):\n    return 2 * x\n",
 }
@@ -600,7 +615,8 @@ TOY_PARAMS = {g: {} for g in ("paths", "toy", "numbers", "other", "extra", "more
 
 def test_closure_follows_relative_and_function_level_imports(tmp_path):
     """`from . import helpers` and an import inside a function are code the stage runs; a module
-    imported but never called (shared.py) is code, but its config reads are not the stage's."""
+    imported but never called (shared.py) is code, but its config reads are not the stage's; one
+    imported under `if TYPE_CHECKING:` (annotations_only.py) is not code the stage runs."""
     toy = {"cmd": "python -m pipelines.toy", "deps": ["pipelines/toy"], "params": ["toy"]}
     problems = stage_problems("toy", toy, TOY_PARAMS, write(tmp_path, TOY))
     assert problems == [
