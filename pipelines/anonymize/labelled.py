@@ -259,7 +259,7 @@ def labelled_messages(seed: int = 0, per_template: int = 16, split: str = "dev")
     return out
 
 
-def member_masker(entities, names_model=None):
+def member_masker(entities, names_model=None, ner=None):
     """The anonymizer as the stage builds it, knowing the set's chat members (and nobody else)."""
     import pandas as pd
 
@@ -268,16 +268,16 @@ def member_masker(entities, names_model=None):
 
     names = {f"<U{i + 1}>": {name} for i, name in enumerate(MEMBERS)}
     people = speakers.People(pd.Series([], dtype=bool), pd.Series([], dtype=bool), {}, names, {})
-    return Masker.build(entities, speakers.name_index(people), names_model)
+    return Masker.build(entities, speakers.name_index(people), names_model, ner)
 
 
-def evaluate(entities, names_model=None, propagate_min_count: int = 0, split: str = "dev") -> dict:
+def evaluate(entities, names_model=None, propagate_min_count: int = 0, split: str = "dev", ner=None) -> dict:
     """The stage's masking (both passes, the set as one corpus) scored on a split of the set."""
     from pipelines.anonymize.masking import mask_texts
 
     messages = labelled_messages(split=split)
     masked = mask_texts(
-        member_masker(entities, names_model), [m.text for m in messages], True, propagate_min_count
+        member_masker(entities, names_model, ner), [m.text for m in messages], True, propagate_min_count
     )
     return score(masked.spans, messages)
 

@@ -16,6 +16,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
@@ -27,6 +28,9 @@ from pipelines.anonymize.speakers import NameIndex
 from runtime import person, pii
 from runtime.person import NameModel, PersonFinder
 
+if TYPE_CHECKING:
+    from pipelines.anonymize.ner import NerModel
+
 AT_MENTION = "AT_MENTION"  # count key: members' names written as @name
 
 
@@ -37,15 +41,24 @@ class Masker:
     names: NameIndex
     find_person: Callable[[str], list[pii.Span]] | None = None  # the engine's person finder (cached)
     person_finder: PersonFinder | None = None
+    ner: NerModel | None = None  # a local NER model (pipelines/anonymize/ner.py), run in batches
 
     @classmethod
-    def build(cls, entities: Sequence[str], names: NameIndex, model: NameModel | None = None) -> Masker:
+    def build(
+        cls,
+        entities: Sequence[str],
+        names: NameIndex,
+        model: NameModel | None = None,
+        ner: NerModel | None = None,
+    ) -> Masker:
         """A masker whose engine runs the pattern recognizers and, with a name model and PERSON
-        wanted, the person finder (one cached `find` shared by the pre-check and presidio)."""
+        wanted, the person finder (one cached `find` shared by the pre-check and presidio); with
+        PERSON wanted, `ner`'s names are masked too."""
         entities = tuple(entities)
         finder = PersonFinder(model) if model is not None and person.ENTITY in entities else None
         find = lru_cache(maxsize=1)(finder.find) if finder else None
-        return cls(recognizers.build_engine(entities, find), entities, names, find, finder)
+        ner = ner if person.ENTITY in entities else None
+        return cls(recognizers.build_engine(entities, find), entities, names, find, finder, ner)
 
     def spans(self, text: str, entities: Sequence[str] | None = None) -> list[pii.Span]:
         """Resolved findings in one text: names, and PII of `entities` (None: all configured).
@@ -89,7 +102,8 @@ def mask_texts(
 
     1. Each text: with the prefilter, presidio sees only texts a trigger marks, with the
        recognizers whose trigger fired; the person finder runs first on texts with CJK characters,
-       and PERSON joins those recognizers where it found someone.
+       and PERSON joins those recognizers where it found someone. A NER model, when the masker has
+       one, reads all texts with CJK characters in batches first; its names join the finder's.
     2. A name the finder masked at least `propagate_min_count` times (0: never) is masked wherever
        else it is written too: 张伟 found in 我见了张伟 is a person in 张伟今天没来 as well; so is
        the given name of a full name (建华 of 何建华), unless it is a common word.
@@ -99,13 +113,18 @@ def mask_texts(
     names: Counter[str] = Counter()
     hits = pii_candidates(out) if prefilter else np.ones(len(out), dtype=bool)
     find_person = masker.find_person
-    cjk = matches(out, person.CJK_TRIGGER) if find_person else np.zeros(len(out), dtype=bool)
+    finding = find_person or masker.ner
+    cjk = matches(out, person.CJK_TRIGGER) if finding else np.zeros(len(out), dtype=bool)
+    by_ner: dict[int, list[pii.Span]] = {}
+    if masker.ner is not None:
+        rows = np.flatnonzero(cjk).tolist()
+        by_ner = dict(zip(rows, masker.ner.find_all([out[i] for i in rows]), strict=True))
     wanted = set(masker.entities)
     analyzed = 0
     for i, text in enumerate(out):
         if not text:
             continue
-        guesses = find_person(text) if cjk[i] else []
+        guesses = find_person(text) if cjk[i] and find_person else []
         entities = None
         if prefilter:
             entities = [e for e in pii.triggered_entities(text) if e in wanted] if hits[i] else []
@@ -113,6 +132,10 @@ def mask_texts(
                 entities.append(person.ENTITY)
         analyzed += entities is None or bool(entities)
         spans = masker.spans(text, entities)
+        if by_ner.get(i):  # the model's names, except over a known member's name
+            guesses = [*guesses, *by_ner[i]]
+            more = person.without_overlaps(by_ner[i], masker.names.find(text))
+            spans = pii.resolve_spans([*spans, *more])
         if spans:
             spans_of[i] = spans
             names.update(
