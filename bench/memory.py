@@ -8,7 +8,8 @@ drawn from a seeded vocabulary with a Zipf-like word distribution. Measured per 
 - encode: the dense encoder (all-MiniLM-L6-v2 from its wheel) on `--encode` snippets, extrapolated
   to the whole size (the 100k encode would take many minutes here; the rate is what matters);
 - query latency p50/p95 for lexical, dense and hybrid search (`MemoryIndex.search`, query vectors
-  precomputed, so retrieval itself is timed) plus the query encoding alone;
+  precomputed, so retrieval itself is timed) plus the query encoding alone, with torch and in numpy
+  (runtime/encoder.py: a runtime without torch);
 - the baseline: brute-force dense search as usually written (float32 matrix-vector product over
   every snippet, then a full argsort), on the same vectors and queries.
 Dense vectors for the timing are random unit vectors of the encoder's size (384), one per snippet
@@ -29,8 +30,8 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from runtime.encoder import Embedder  # noqa: E402
 from runtime.memory import (  # noqa: E402
-    Embedder,
     Lexical,
     MemoryIndex,
     Snippet,
@@ -119,12 +120,21 @@ def main() -> None:
     from pipelines.memory import _from_wheel
     from pipelines.stage import compose_config
 
-    encoder = Embedder(_from_wheel(compose_config().memory.embedder))
+    folder = _from_wheel(compose_config().memory.embedder)
     qs = queries(args.queries)
-    t = time.perf_counter()
-    qvecs = encoder.encode(qs, batch_size=1)
-    encode_query_ms = (time.perf_counter() - t) / len(qs) * 1000
-    print(f"query encoding (MiniLM, batch 1): {encode_query_ms:.1f} ms per query")
+    # the runtime embeds one query per reply: with torch (baseline), and in numpy (a runtime installed
+    # without torch), same folder, same queries
+    per_query, vectors_by = {}, {}
+    for backend in ("torch", "numpy"):
+        encoder = Embedder(folder, backend=backend)
+        t = time.perf_counter()
+        vectors_by[backend] = encoder.encode(qs, batch_size=1)
+        per_query[backend] = (time.perf_counter() - t) / len(qs) * 1000
+    gap = float(np.abs(vectors_by["numpy"] - vectors_by["torch"]).max())
+    torch_ms, numpy_ms = per_query["torch"], per_query["numpy"]
+    print(f"query encoding (MiniLM, batch 1): torch {torch_ms:.1f} ms, numpy {numpy_ms:.1f} ms per query "
+          f"({numpy_ms / torch_ms:.2f}x torch); largest difference {gap:.1e}")  # fmt: skip
+    encoder, qvecs = Embedder(folder, backend="torch"), vectors_by["torch"]
 
     rows = []
     for n in args.sizes:
