@@ -53,9 +53,9 @@ def max_window_lines(project: Path) -> int:
 
 
 def edit(path: Path, pattern: str, replacement: str) -> None:
-    text = path.read_text()
+    text = path.read_text(encoding="utf-8")
     assert re.search(pattern, text), f"{pattern} not in {path}"
-    path.write_text(re.sub(pattern, replacement, text))
+    path.write_text(re.sub(pattern, replacement, text), encoding="utf-8")
 
 
 def fresh_copy(dst: Path) -> Path:
@@ -119,15 +119,16 @@ def test_repro_builds_training_data_from_the_demo(built):
     project, out = built
     text_stages = {"config", "demo_data", "ingest", "anonymize", "memory", "sft_data", *MODEL_STAGES}
     assert stages_run(out) == {*text_stages, *VOICE_STAGES, *FACE_STAGES}
-    voice = json.loads((project / "data/processed/voice_features/report.json").read_text())
+    voice = json.loads((project / "data/processed/voice_features/report.json").read_text(encoding="utf-8"))
     assert voice["pieces"] > 10
-    faces = json.loads((project / "data/processed/face_curate/report.json").read_text())
+    faces = json.loads((project / "data/processed/face_curate/report.json").read_text(encoding="utf-8"))
     assert 1 <= faces["summary"]["kept"] <= 15 and len(faces["photos"]) == faces["summary"]["photos"]
     assert max_window_lines(project) <= 12
     metrics = sh(project, "dvc", "metrics", "show", "--json")
     assert "examples_train" in metrics and "assistant_tone_rate" in metrics and "eval" in metrics
     assert (project / "data/models/merge/model.safetensors").exists()
-    export = json.loads((project / "data/models/chat_export/report.json").read_text())  # GGUF, checked
+    export_report = project / "data/models/chat_export/report.json"  # the GGUF files, checked
+    export = json.loads(export_report.read_text(encoding="utf-8"))
     assert set(export["files"]) == {"persona-f16.gguf", "persona-Q8_0.gguf", "persona-Q5_K_M.gguf",
                                     "persona-Q4_K_M.gguf"}  # fmt: skip
     assert (project / "data/models/chat_export/Modelfile").exists()
@@ -138,7 +139,7 @@ def test_repro_builds_training_data_from_the_demo(built):
     assert set(eval_metrics["memory"]["retrieval"]) == {"lexical", "dense", "hybrid"}
     assert eval_metrics["memory"]["retrieval"]["hybrid"]["recall_at_5"] > 0.5
     assert {"with_memory", "without_memory"} <= set(eval_metrics["memory"]["fact_consistency"])
-    manifest = json.loads((project / "data/dist/demo/manifest.json").read_text())
+    manifest = json.loads((project / "data/dist/demo/manifest.json").read_text(encoding="utf-8"))
     assert manifest["components"]["memory"]["snippets"] > 100 and manifest["components"]["memory"]["dense"]
     voice = manifest["components"]["voice"]  # the trained voice, its demo conversion and index
     assert voice["trained_steps"] > 0 and (project / "data/dist/demo/voice/voice.onnx").exists()
@@ -163,7 +164,7 @@ def test_the_bundle_holds_no_name_wxid_or_pii_of_the_demo(built, make_cfg):
     assert "manifest.sig" in blobs and not [n for n, blob in blobs.items() if b"PRIVATE KEY" in blob]
     # The base model's public vocabulary (SmolLM2's, in tokenizer.json and the GGUF) holds common
     # words such as "Helen": present before any of the demo's data was seen, so no evidence of a leak.
-    base = yaml.safe_load((built[0] / "conf/model/tiny_test.yaml").read_text())["path"]
+    base = yaml.safe_load((built[0] / "conf/model/tiny_test.yaml").read_text(encoding="utf-8"))["path"]
     vocabulary = (Path(base) / "tokenizer.json").read_bytes()
     public = {v for v in values if v.encode() in vocabulary}
     assert len(public) <= 3 and all(" " not in v for v in public), public
@@ -200,12 +201,12 @@ def test_readme_main_command_tunes_smollm2_towards_the_persona(tmp_path):
     dst = fresh_copy(tmp_path / "clone")
     commit_all(dst)
     sh(dst, "dvc", "repro")
-    metrics = json.loads((dst / "data/processed/eval_text/metrics.json").read_text())
+    metrics = json.loads((dst / "data/processed/eval_text/metrics.json").read_text(encoding="utf-8"))
     base, tuned = metrics["base"], metrics["tuned"]
     assert tuned["style_score"] > base["style_score"]
     assert tuned["assistant_tone_rate"] < base["assistant_tone_rate"]
     assert tuned["val_loss"] < base["val_loss"]
-    assert "## Samples" in (dst / "data/processed/eval_text/report.md").read_text()
+    assert "## Samples" in (dst / "data/processed/eval_text/report.md").read_text(encoding="utf-8")
     # Memory grounds replies in facts the persona stated months earlier (greedy: no sampling noise),
     # and does not make the style worse.
     memory = metrics["memory"]
@@ -215,7 +216,7 @@ def test_readme_main_command_tunes_smollm2_towards_the_persona(tmp_path):
     assert memory["style_with_memory"]["style_score"] >= tuned["style_score"] - 0.02
     assert memory["retrieval"]["hybrid"]["recall_at_3"] >= 0.5
     # The demo voice trains on this CPU (its mel loss falls) and converts a demo file.
-    voice = json.loads((dst / "data/models/voice_train/model/summary.json").read_text())
+    voice = json.loads((dst / "data/models/voice_train/model/summary.json").read_text(encoding="utf-8"))
     assert voice["last_losses"]["g/mel"] < 0.75 * voice["first_losses"]["g/mel"]
     assert (dst / "data/models/voice_export/check/converted.wav").exists()
     # The real bundle: a value counts as leaked unless the base model already carried it (SmolLM2's
