@@ -69,6 +69,13 @@ def test_a_model_without_person_labels_names_its_labels_and_the_setting(tmp_path
         NerModel.load(OmegaConf.merge(NER, {"model": str(folder)}))
 
 
+def test_the_model_runs_on_the_configured_device_and_a_wrong_one_names_the_setting(tmp_path, ner):
+    assert ner.model.device.type == "cpu"  # auto, on a machine without a GPU
+    folder = build_tiny_ner(tmp_path / "model")
+    with pytest.raises(StageError, match=r"device 'gpu0' .*ner.device=auto"):
+        NerModel.load(OmegaConf.merge(NER, {"model": str(folder), "device": "gpu0"}))
+
+
 def test_the_model_finds_names_at_their_character_offsets(ner):
     texts = ["我昨天见了张伟，他说王芳下周来", "今天在上海", "陈建国"]
     found = [[t[s.start : s.end] for s in spans] for t, spans in zip(texts, ner.find_all(texts), strict=True)]

@@ -4,8 +4,10 @@ the messages in batches next to the person finder, its PERSON spans masked like 
 
 Off by default: no such model ships in a package registry, and the finder needs none. A model
 catches names the finder cannot read (given names alone, names that are also words) at the cost of
-torch inference over every message with Chinese in it: minutes per million messages on a GPU, much
-longer on a CPU. The runtime's live windows use the finder only (no torch there).
+torch inference over every message with Chinese in it: a bert-base-sized model takes ~18 ms per
+short message on 2 CPU cores, ~5 hours per million messages, 500x the finder (bench/anonymize_ner.py),
+so it runs on the GPU when there is one (`device: auto`). The runtime's live windows use the finder
+only (no torch there).
 
 Labels are read from the model's config (`id2label`): BIO, BIOES/BMES or plain tags; the entity
 types that mean a person (PER, PERSON, name, nr...) come from the config, so any such model works.
@@ -113,6 +115,16 @@ class NerModel:
                 f"NER model {folder}: none of its entity types {sorted(types)} is in "
                 f"anonymize.person.ner.labels {sorted(settings.labels)}: add the one that means a person"
             )
+        device = settings.device
+        if device == "auto":
+            import torch
+
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        try:
+            model = model.to(device)
+        except (RuntimeError, ValueError, AssertionError) as e:  # no such device; torch without CUDA
+            msg = f"NER model: device {device!r} ({e}); set anonymize.person.ner.device=auto"
+            raise StageError(msg) from e
         s = settings
         return cls(tokenizer, model.eval(), wanted, s.min_score, s.batch_size, s.max_tokens)
 
@@ -139,8 +151,8 @@ class NerModel:
             offsets = enc.pop("offset_mapping").tolist()
             owner = enc.pop("overflow_to_sample_mapping").tolist()
             with torch.inference_mode():
-                probs = self.model(**enc).logits.softmax(-1)
-            best, ids = probs.max(-1)
+                probs = self.model(**enc.to(self.model.device)).logits.softmax(-1)
+            best, ids = (t.cpu() for t in probs.max(-1))
             for row, sample in enumerate(owner):
                 labels = [id2label[int(k)] for k in ids[row]]
                 found = decode(labels, best[row].tolist(), offsets[row], self.wanted, self.min_score)
