@@ -310,11 +310,14 @@ def test_audio_that_slowly_falls_behind_the_video_shows_as_drift():
     assert report["av_drift_ms"] == pytest.approx(0.01 * 540 * 1000, rel=0.15)  # 1% of the minutes between
 
 
+@pytest.mark.slow
 def test_an_hour_of_call_holds_its_memory_and_keeps_audio_and_video_together():
     """Simulated devices at 25 fps and 0.25 s blocks for one hour on a 50x clock: the real engine
     (nothing to swap), the real live voice around a converter that costs nothing, the real loops.
     At 100x the loops and tracemalloc took a whole core: a busy machine then fell behind the clock
-    and the audio lagged (seen in a full run); 50x leaves half a core spare."""
+    and the audio lagged (seen in a full run); 50x leaves half a core spare on an idle machine,
+    but not inside the full suite on 2 cores (drift of 1-15 s in two of four runs on 2026-12-06):
+    `slow`, run it alone with `pytest -m slow -k an_hour`."""
     clock = FastClock(50)
     kill = KillSwitch()
     video, voice, sink, _ = call_parts(clock, kill)
