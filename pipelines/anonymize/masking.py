@@ -113,8 +113,7 @@ def mask_texts(
     names: Counter[str] = Counter()
     hits = pii_candidates(out) if prefilter else np.ones(len(out), dtype=bool)
     find_person = masker.find_person
-    finding = find_person or masker.ner
-    cjk = matches(out, person.CJK_TRIGGER) if finding else np.zeros(len(out), dtype=bool)
+    cjk = matches(out, person.CJK_TRIGGER) if find_person or masker.ner else np.zeros(len(out), dtype=bool)
     by_ner: dict[int, list[pii.Span]] = {}
     if masker.ner is not None:
         rows = np.flatnonzero(cjk).tolist()
