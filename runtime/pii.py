@@ -142,7 +142,7 @@ _PLACE = rf"{_CJK}{{1,10}}?(?:大街|大道|胡同|路|街|巷|弄|小区|花园
 # 住宅区): the character before the ending, or the whole word, rules a match out.
 _NOT_BEFORE_ROAD = (
     "马走一出思线道公铁网电套上迷让带问半顺后退活门来去生死水陆岔弯近远小大土夜心歧赶开领拦挡探引同回短进末"
-    "财言歪正航环"
+    "财言歪正航环聊"
 )
 _NOT_BEFORE_STREET = "逛上大老行业"
 _NOT_BEFORE_DISTRICT = "小社地景园郊市城山灾禁误专分片校厂营矿库辖选街牧"
@@ -179,6 +179,11 @@ _COMPOUND_SURNAMES = "欧阳|司马|诸葛|上官|东方|皇甫|令狐|慕容|�
 SURNAMES = tuple(dict.fromkeys(_SURNAMES))  # single-character surnames, commonest first
 COMPOUND_SURNAMES = tuple(_COMPOUND_SURNAMES.split("|"))
 _TITLES = "医生|大夫|老师|教授|律师|护士|师傅|经理|主任|院长|校长|局长|阿姨|叔叔|伯伯|先生|女士|小姐"
+# a character between a surname and its title (王建国老师) that does not itself start a titled name:
+# 谢谢宋老师 is 宋老师, not 谢谢宋老师
+_TITLE_GAP = rf"(?:(?![{_SURNAMES}]{_CJK}?(?:{_TITLES})){_CJK})"
+# titles that also follow organisations (农业部部长, 常务书记): only straight after a surname (谭会计)
+_SURNAME_TITLES = "医师|科长|处长|厂长|队长|所长|部长|站长|书记|会计|老板|总监|教练|警官|工程师"
 _EN_TITLES = "Dr|Mr|Mrs|Ms|Miss|Prof|Doctor|Professor"
 MENTION_END = "\u2005"  # WeChat ends an @mention with a four-per-em space
 
@@ -269,8 +274,8 @@ PII_PATTERNS: tuple[PiiPattern, ...] = (
     ),
     _p(
         "PERSON",
-        "cn_honorific",  # 王医生, 李老师, 欧阳建国教授
-        rf"(?:{_COMPOUND_SURNAMES}|[{_SURNAMES}]){_CJK}{{0,2}}?(?:{_TITLES})",
+        "cn_honorific",  # 王医生, 李老师, 欧阳建国教授, 谭会计
+        rf"(?:{_COMPOUND_SURNAMES}|[{_SURNAMES}])(?:{_TITLE_GAP}{{0,2}}?(?:{_TITLES})|(?:{_SURNAME_TITLES}))",
         score=0.6,
     ),
     _p(
@@ -302,7 +307,7 @@ PII_TRIGGERS: dict[str, str] = {
     "ADDRESS": rf"{_NUM}(?:号|弄|栋|幢|座|单元|楼|层|室|户)|[0-9][A-Za-z]? [A-Z]",
     "ADDRESS_STREET": "路|大道|街|胡同|巷",
     "ADDRESS_DISTRICT": "区|县",
-    "PERSON": rf"{_TITLES}|(?:{_EN_TITLES})\.? ?[A-Z]|" + MENTION_END,
+    "PERSON": rf"{_TITLES}|{_SURNAME_TITLES}|(?:{_EN_TITLES})\.? ?[A-Z]|" + MENTION_END,
 }
 # Full-width forms the patterns depend on (digits, letters, ＠－．＿ and the ideographic space):
 # rare in chat, so a raw text containing one is simply a candidate and gets the exact check.

@@ -81,6 +81,8 @@ FOUND = [
     ("明天去看王医生", "明天去看<PERSON>"),
     ("李老师好", "<PERSON>好"),
     ("欧阳建国教授说", "<PERSON>说"),
+    ("张会计说没问题", "<PERSON>说没问题"),  # titles that also follow an organisation: right after a surname
+    ("好的，谢谢宋老师！", "好的，谢谢<PERSON>！"),  # 谢 is a surname too: the titled name is 宋老师
     ("Dr. Liu said hi", "<PERSON> said hi"),
     ("@王小明\u2005你好", "@<PERSON>\u2005你好"),
 ]
@@ -98,6 +100,7 @@ KEPT = [
     "2026年3月1号到",
     "@所有人\u2005开会",  # @all is nobody
     "苏ABCDE",  # letters after a province character: a word, not a plate
+    "农业部部长和常务书记来了",  # an organisation's title (部 and 务 are no surname)
     "你好，吃了吗？",
     "一二三四五六七八九十",  # counting, not a phone
     "过马路小心，走夜路别怕，一路平安",  # words ending in 路 that name no street
