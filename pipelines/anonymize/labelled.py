@@ -11,9 +11,13 @@ Chinese numerals (`一三八…`, `幺三八…`) and mixed; addresses down to t
 a house number. Fictional throughout. A template set, not real chats: it measures what the
 recognisers catch, and it must be joined by real held-out exports before a number is trusted.
 
-Two splits with nothing in common but the members: `dev` (the pools below, used while the PERSON
-recogniser was tuned) and `held_out` (other names, titles, given names, kin terms, decoys and
-templates, written before any tuning and never tuned on). A number is trusted on `held_out`.
+Five splits with nothing in common but the members, phones and addresses: `dev` (the pools below,
+used while the PERSON recogniser was tuned), `dev2` (written before any tuning, held out until
+2026-12-06, then tuned on), `dev3` and `dev4` (each written by a helper who saw neither the
+recogniser nor its misses, measured once, then tuned on) and `held_out` (written the same way,
+never tuned on). A
+number is trusted on `held_out`; once its misses are looked at it becomes a development split and a
+new held-out split is written.
 
 Scoring, per entity type: recall = labelled spans wholly inside a masked span / labelled spans (a
 name half masked still leaks); precision = masked spans of that type that overlap a labelled span
@@ -88,8 +92,9 @@ TEMPLATES = [
 ]
 
 
-# The held-out split: written before the recogniser was tuned; never look at its misses to tune.
-HELD_OUT = {
+# The second development split: written before the recogniser was tuned and held out until
+# 2026-12-06 (PERSON recall 0.864 there), then its misses were looked at and tuned on.
+DEV2 = {
     "P": [
         "李强",
         "王秀兰",
@@ -215,30 +220,450 @@ HELD_OUT = {
 }
 
 
+# The third development split: written on 2026-12-06 by a helper that saw neither the recogniser
+# nor its misses, measured once (PERSON recall 0.885, precision 0.962), then tuned on.
+DEV3 = {
+    "P": [
+        "王娟",
+        "李霞",
+        "张萍",
+        "刘刚",
+        "陈辉",
+        "杨波",
+        "黄敏",
+        "赵亮",
+        "吴霞",
+        "周琴",
+        "徐亮",
+        "孙倩",
+        "马宁",
+        "朱敏",
+        "胡蓉",
+        "郭鹏",
+        "何平",
+        "梁艳",
+        "谢萍",
+        "宋伟",
+        "许琳",
+        "韩涛",
+        "曾强",
+        "肖红",
+        "田莉",
+        "潘玲",
+        "余波",
+        "王桂兰",
+        "李建军",
+        "张玉梅",
+        "刘国庆",
+        "陈淑华",
+        "杨卫东",
+        "黄春燕",
+        "赵德胜",
+        "吴凤英",
+        "周永红",
+        "徐爱民",
+        "孙建平",
+        "马翠兰",
+        "朱长林",
+        "郭素芬",
+        "林子轩",
+        "罗欣怡",
+        "郑梓涵",
+        "高俊熙",
+        "唐思琪",
+        "冯一诺",
+        "邓佳怡",
+        "彭宇航",
+        "曹博文",
+        "蒋依依",
+        "蔡晓彤",
+        "杜梦瑶",
+        "魏子豪",
+        "覃丽萍",
+        "闫春生",
+        "靳小军",
+        "司徒敏",
+        "皇甫俊杰",
+    ],
+    "T": ["曹医生", "彭老师", "邓总", "梁姐", "袁哥", "龚师傅", "蒋阿姨", "冯大爷", "卢经理", "谭会计"],
+    "G": ["秀珍", "国华", "子涵", "淑芬", "玉兰", "德明", "梓萱", "浩宇", "红霞", "振国"],
+    "N": ["老周", "小吴", "阿娟", "老徐", "小郑", "阿坤", "老胡", "小邓"],
+    "K": ["二叔", "婶婶", "姥姥", "大伯", "弟媳", "嫂子", "姐夫", "舅妈", "外甥女", "小姨子"],
+    "D": [
+        "黄昏",
+        "白酒",
+        "高铁",
+        "陆续",
+        "马路",
+        "余额",
+        "周期",
+        "严重",
+        "付款",
+        "贺卡",
+        "房租",
+        "毕业",
+        "任务",
+        "安排",
+        "杨梅",
+        "牛奶",
+        "米饭",
+        "康复",
+        "卫生",
+        "车票",
+        "路上",
+        "成绩",
+        "凌晨",
+        "柳树",
+        "熊猫",
+        "甘蔗",
+        "刚刚",
+        "明明",
+        "乖乖",
+        "天天",
+    ],
+    "templates": [
+        "{P}到了没？我们在门口等着呢",
+        "今天在菜市场遇到{P}，聊了半天",
+        "楼下那个{P}搬走了你知道不",
+        "下午三点，{P}、{P2}还有{K}一起去医院",
+        "{P}的儿子下个月结婚，份子钱随多少合适",
+        "这事你得问{P}呀",
+        "刚打完电话，是{P}",
+        "{M} 明天记得把钥匙给{P}",
+        "嗯嗯，{T}说没啥大问题",
+        "约了{T}周四上午十点，别忘了哈",
+        "{T}的微信你有吗？推给我一下",
+        "谁有{T}电话？{K}要找",
+        "哈哈，{G}就爱吃这个",
+        "{G}放学了没有？",
+        "让{G}给我回个电话",
+        "晚上吃饭叫上{G}吧",
+        "{N}今天又加班啊",
+        "好的，我跟{N}说",
+        "{N}家的狗丢了，大家帮忙留意一下",
+        "{K}和{N}在打麻将，叫不动",
+        "说起{D}，{K}又要念叨了",
+        "{D}{D2}的，烦死了",
+        "你看这个{D}，{P}发的",
+        "{K}问{D}的事怎么样了",
+        "群里别老聊{D}了哈哈哈",
+        "好好好，{D}我知道了，{M}你早点休息",
+        "{P}的新号码{PH}，存一下",
+        "有事打我电话{PZ}，或者找{P}",
+        "快递寄到{A}，收件人写{P}，电话{PH}",
+        "我们搬到{A}了，{P}帮了不少忙",
+    ],
+}
+
+
+# The fourth development split: written on 2026-12-06 like dev3, measured once (PERSON recall
+# 0.815, precision 0.962), then tuned on.
+DEV4 = {
+    "P": [
+        "王慧",
+        "李凯",
+        "张颖",
+        "刘兵",
+        "陈鑫",
+        "杨悦",
+        "黄楠",
+        "赵晖",
+        "吴琼",
+        "周毅",
+        "徐蕾",
+        "孙旭",
+        "胡莹",
+        "郭菲",
+        "何欢",
+        "罗岚",
+        "梁璐",
+        "宋昊",
+        "谢锋",
+        "韩晴",
+        "冯霖",
+        "邓妍",
+        "钟薇",
+        "陆彬",
+        "聂琦",
+        "柴瑞",
+        "卞雯",
+        "李桂芳",
+        "张建设",
+        "刘淑珍",
+        "陈国栋",
+        "杨素梅",
+        "黄志刚",
+        "赵金凤",
+        "吴振华",
+        "周德才",
+        "徐玉珍",
+        "孙宝林",
+        "马秀云",
+        "朱卫国",
+        "林思远",
+        "高欣妍",
+        "罗宇轩",
+        "郑诗涵",
+        "梁沐阳",
+        "谢雨桐",
+        "宋嘉怡",
+        "唐一鸣",
+        "许若曦",
+        "韩子墨",
+        "冯梓睿",
+        "彭天佑",
+        "董思彤",
+        "佘桂香",
+        "阮红英",
+        "葛永福",
+        "祁雨萱",
+        "詹志远",
+        "令狐蕊",
+        "东方毅",
+    ],
+    "T": ["宋老师", "邵总", "姚姐", "杜哥", "秦师傅", "苏奶奶", "贺叔", "侯工", "雷队长", "汤大夫"],
+    "G": ["丽娟", "建新", "晓燕", "雨涵", "桂花", "明轩", "秋菊", "志伟", "欣悦", "宏亮"],
+    "N": ["老杨", "小黄", "阿华", "老孙", "小马", "阿红", "老谢", "小叶"],
+    "K": ["三姨", "大舅", "姑父", "表姐", "堂哥", "小叔子", "公公", "婆婆", "姥爷", "外孙"],
+    "D": [
+        "黄色",
+        "高中",
+        "马桶",
+        "金鱼",
+        "常用",
+        "周到",
+        "胡萝卜",
+        "程序",
+        "宋体",
+        "陈皮",
+        "杨树",
+        "张开",
+        "刘海",
+        "郑重",
+        "谢谢",
+        "田螺",
+        "姜汤",
+        "钟表",
+        "范围",
+        "方向",
+        "熊孩子",
+        "雷阵雨",
+        "龙眼",
+        "毛巾",
+        "汤圆",
+        "孔雀",
+        "万能",
+        "严格",
+        "收到",
+        "晚安",
+    ],
+    "templates": [
+        "{P}刚才在楼下喊你，听见没",
+        "哎呀，光顾着{D}，忘了给{P}回消息",
+        "昨晚{P}喝多了，{K}送他回去的",
+        "这次聚餐有{P}、{P2}、{K}，一共八个人",
+        "嗯嗯，{P}的孩子在{A}上学",
+        "那不是{P}嘛",
+        "刚才敲门的是谁？原来是{P}啊",
+        "红包已经转过去了，收款人：{P}",
+        "{K}一直念叨“{P}怎么还不来”",
+        "大家周末有空吗，{P}请吃饭",
+        "@{M} 帮我问下{T}几点开门",
+        "{T}人真好，还帮我们搬了冰箱",
+        "明早八点挂了{T}的号，{K}记得空腹",
+        "好的好的，谢谢{T}！",
+        "{G}呢？叫她下来吃饭了",
+        "{K}说{G}今年要回来过年",
+        "哈哈哈 {G}小时候最怕打针",
+        "晚点我去接{G}",
+        "{N}的车借我用两天行不行",
+        "刚看到{N}在朋友圈晒娃",
+        "昨天和{N}、{M}一起钓鱼，啥也没钓着",
+        "这事别跟{N}讲啊",
+        "{D}买好了，放在门口柜子里",
+        "{K}又在说{D}的事，哎",
+        "今天超市{D}打折，要不要带点",
+        "{D}！{D2}！{M}快看群消息",
+        "你们觉得{D}怎么样？我觉得还行",
+        "{K}手机换号了：{PH}",
+        "记下来：{PZ}，是{P}的新号，打不通就打{PH}",
+        "到{A}了给我打电话，我在{P}这儿等你",
+    ],
+}
+
+
+# The held-out split: written on 2026-12-07 by a helper that saw neither the recogniser nor its
+# misses; never look at its misses to tune.
+HELD_OUT = {
+    "P": [
+        "王磊",
+        "李冬",
+        "张蕾",
+        "刘畅",
+        "陈曦",
+        "杨柳",
+        "黄珊",
+        "周燕",
+        "吴昊",
+        "徐峰",
+        "孙丽",
+        "马骏",
+        "朱玲",
+        "胡丹",
+        "郭彬",
+        "何亮",
+        "高峰",
+        "罗斌",
+        "梁栋",
+        "宋雨",
+        "谢晶",
+        "韩露",
+        "唐敏",
+        "邓辉",
+        "瞿兰",
+        "蔺军",
+        "邝丽",
+        "王凤兰",
+        "李秀芝",
+        "张德福",
+        "刘桂珍",
+        "陈永庆",
+        "杨建英",
+        "周国富",
+        "吴兰芳",
+        "孙秀荣",
+        "黄福生",
+        "赵海涛",
+        "郭晓峰",
+        "林丽娜",
+        "胡建伟",
+        "何小燕",
+        "梁春华",
+        "蒋文斌",
+        "曹立新",
+        "彭金花",
+        "董俊峰",
+        "李沐宸",
+        "张可馨",
+        "刘一航",
+        "陈语桐",
+        "杨浩轩",
+        "徐若彤",
+        "栾淑琴",
+        "缪永刚",
+        "隋春兰",
+        "甄宇辰",
+        "宓欣然",
+        "夏侯明",
+        "端木子琪",
+    ],
+    "T": ["钱奶奶", "胡大爷", "许医生", "唐老师", "韩姐", "戴哥", "朱婶", "夏主任", "石科长", "熊阿婆"],
+    "G": ["美华", "金凤", "卫红", "晓丽", "永强", "秋月", "一凡", "梦琪", "嘉豪", "诗雨"],
+    "N": ["老郭", "小何", "阿珍", "老梁", "小宋", "阿伟", "老唐", "小蒋"],
+    "K": ["老妈", "二姨", "姨夫", "大姑", "三叔", "堂妹", "表弟", "侄女", "妹夫", "亲家母"],
+    "D": [
+        "王牌",
+        "张罗",
+        "陈醋",
+        "杨桃",
+        "黄油",
+        "周边",
+        "马甲",
+        "胡闹",
+        "何必",
+        "高温",
+        "韩剧",
+        "金针菇",
+        "白粥",
+        "夏至",
+        "许愿",
+        "程度",
+        "苏打",
+        "林荫",
+        "江米",
+        "常温",
+        "毛豆",
+        "丁香",
+        "好嘞",
+        "行吧",
+        "没事",
+        "饺子",
+        "大雾",
+        "菜场",
+        "降温",
+        "回头",
+    ],
+    "templates": [
+        "{P}在不在群里？拉一下",
+        "晚上我约了{P}打球，不回来吃了",
+        "你上回说的那个{P}，后来怎么样了",
+        "{K}，{P}托我带了两盒月饼给你",
+        "份子钱我和{P}、{P2}凑一起了",
+        "刚才那个语音是{P}吧？",
+        "{P}的车还停在{A}那边，你明早过去开回来",
+        "下礼拜谁去接机？我看就让{P}去吧",
+        "发红包的是谁？哦，是{P}",
+        "明天聚餐改地方了，联系人：{P}，电话{PH}",
+        "{T}今天查房说恢复得挺好[强]",
+        "你帮{K}在网上挂个{T}的号呗",
+        "咱楼下的{T}又送菜来了，{M}下去拿一下",
+        "替我给{T}拜个年哈",
+        "{G}到家没？到了说一声",
+        "周六是{G}生日，蛋糕订好了吗",
+        "{K}刚问我，{G}是不是换工作了",
+        "叫{G}别熬夜了，眼睛要紧",
+        "{N}！你家的快递放我这了",
+        "下午{N}开车过来，顺路把{K}带上",
+        "我跟{N}在{A}吃火锅呢，你们来不来",
+        "谁拉的群？好像是{N}",
+        "{D}啊，昨天还说好好的",
+        "{K}最近总念叨{D}，说了好几回了",
+        "刚从菜场回来，买了点{D}，还有{D2}",
+        "唉，{D}这种事谁也没办法",
+        "{M} 看到回个话，{D}的事等你定",
+        "{D}，我新换的号{PZ}，以后打这个",
+        "{K}的新地址在{A}，快递别寄错了",
+        "存一下：{PZ}，{P}的，有事找他",
+    ],
+}
+
+
 @dataclass(frozen=True)
 class Labelled:
     text: str
     spans: tuple[tuple[int, int, str], ...]  # (start, end, entity): PERSON, SPEAKER, PHONE, ADDRESS
 
 
-SPLITS = ("dev", "held_out")
+SPLITS = ("dev", "dev2", "dev3", "dev4", "held_out")
+
+
+def pools(split: str) -> dict[str, list[str]]:
+    """A split's words by slot (P, T, G, N, K, D) and its templates."""
+    dev = dict(P=OUTSIDERS, T=TITLED, G=GIVEN, N=NICKNAMES, K=KIN, D=DECOYS, templates=TEMPLATES)
+    by_split = {
+        "dev": dev,
+        "dev2": {"N": NICKNAMES, **DEV2},
+        "dev3": DEV3,
+        "dev4": DEV4,
+        "held_out": HELD_OUT,
+    }
+    if split not in by_split:
+        raise ValueError(f"split {split!r}: one of {SPLITS}")
+    return by_split[split]
 
 
 def labelled_messages(seed: int = 0, per_template: int = 16, split: str = "dev") -> list[Labelled]:
     """Every template of the split filled `per_template` times with names, terms and values drawn
     at random."""
-    if split not in SPLITS:
-        raise ValueError(f"split {split!r}: one of {SPLITS}")
     rng = random.Random(seed)
-    dev = {"P": OUTSIDERS, "T": TITLED, "G": GIVEN, "K": KIN, "D": DECOYS}
-    words = dev if split == "dev" else HELD_OUT
-    pools = {"M": (MEMBERS, "SPEAKER"), "P": (words["P"], "PERSON"), "T": (words["T"], "PERSON"),
+    words = pools(split)
+    slots = {"M": (MEMBERS, "SPEAKER"), "P": (words["P"], "PERSON"), "T": (words["T"], "PERSON"),
              "G": (words["G"], "PERSON"), "K": (words["K"], None), "D": (words["D"], None),
-             "N": (NICKNAMES, "PERSON"),
+             "N": (words["N"], "PERSON"),
              "PH": (DIGIT_PHONES, "PHONE"), "PZ": (NUMERAL_PHONES, "PHONE"),
              "A": (ADDRESSES, "ADDRESS")}  # fmt: skip
     out = []
-    for template in TEMPLATES if split == "dev" else HELD_OUT["templates"]:
+    for template in words["templates"]:
         for _ in range(per_template):
             text, spans, pos = "", [], 0
             used: dict[str, str] = {}
@@ -246,7 +671,7 @@ def labelled_messages(seed: int = 0, per_template: int = 16, split: str = "dev")
                 end = template.index("}", start)
                 text += template[pos:start]
                 slot = template[start + 1 : end]
-                pool, entity = pools[slot.rstrip("0123456789")]
+                pool, entity = slots[slot.rstrip("0123456789")]
                 value = rng.choice([v for v in pool if v not in used.values()] or pool)
                 used[slot] = value
                 kept, value = value if isinstance(value, tuple) else ("", value)

@@ -2,11 +2,16 @@
 statistics, with the cues and weights of conf/anonymize `person`.
 
 - words: jieba's `dict.txt` (349,046 words with corpus frequencies) as log probabilities, words of
-  up to `max_word_chars` characters seen at least `min_word_count` times. Its part-of-speech tags
-  are not used: they call 阳光, 祝贺 and 文明 person names (`nr`).
+  up to `max_word_chars` characters seen at least `min_word_count` times.
+- name words: the dictionary's words tagged as a person's name (`nr`): 白雪, 黎明, 汪洋, 海燕 are
+  names as often as words. The tag alone is not trusted (it also calls 阳光, 祝贺 and 文明 names):
+  such a word is read as a name only where a name may start (a surname, or a given name alone
+  between cues) and the context around it outweighs `name_word`.
 - name characters: jieba's part-of-speech HMM emissions for the name states (`B`/`M`/`E` of `nr`):
   how likely each character is as the first (surname), a middle or the last character of a name,
-  for characters the dictionary's words use at least `min_char_count` times.
+  for the simplified characters in common use (GB 2312). The HMM learnt from
+  newspapers of 1998: characters of children's names since (梓萱, 雨彤) and some older ones (淑芬)
+  it hardly saw are raised to `given_name_char` (`given_name_chars`).
   Surnames are restricted to the list in `runtime.pii` (the same one titles use: 王医生) and the
   rarer ones of `more_surnames` (characters seldom used as words on their own: not 于, 和, 明).
 
@@ -42,10 +47,14 @@ def _dictionary() -> Path:
     return path
 
 
-def _word_log_probs(path: Path, min_count: int, max_chars: int) -> tuple[dict[str, float], Counter[str]]:
-    """Word log probabilities, and how often each character occurs in the dictionary's words."""
+def _word_log_probs(
+    path: Path, min_count: int, max_chars: int
+) -> tuple[dict[str, float], Counter[str], set[str]]:
+    """Word log probabilities, how often each character occurs in the dictionary's words, and the
+    words tagged as a person's name."""
     counts: dict[str, int] = {}
     chars: Counter[str] = Counter()
+    tagged_names: set[str] = set()
     total = 0
     with path.open(encoding="utf-8") as f:
         for n, line in enumerate(f, start=1):
@@ -57,8 +66,19 @@ def _word_log_probs(path: Path, min_count: int, max_chars: int) -> tuple[dict[st
             chars.update(dict.fromkeys(parts[0], count))
             if count >= min_count and len(parts[0]) <= max_chars:
                 counts[parts[0]] = count
+                if parts[2:3] == ["nr"]:
+                    tagged_names.add(parts[0])
     log_total = math.log(total)
-    return {w: round(math.log(c) - log_total, 2) for w, c in counts.items()}, chars
+    return {w: round(math.log(c) - log_total, 2) for w, c in counts.items()}, chars, tagged_names
+
+
+def _simplified(ch: str) -> bool:
+    """A character of GB 2312, the 6,763 simplified characters in common use (彬, 佑; not 間, 軟)."""
+    try:
+        ch.encode("gb2312")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _name_chars(usable: set[str]) -> dict[str, dict[str, float]]:
@@ -73,11 +93,32 @@ def _name_chars(usable: set[str]) -> dict[str, dict[str, float]]:
     }
 
 
+def _full_name(word: str, words: dict[str, float], surnames, chars, cfg: DictConfig) -> bool:
+    """A word of the dictionary that reads as surname + two-character given name: 吴振华 (not 黄金周
+    or 古文化: a common word in it, 黄金 or 文化; not 谢谢您: its characters are not a name's)."""
+    s = 2 if word[:2] in pii.COMPOUND_SURNAMES else 1 if word[0] in surnames else 0
+    given = word[s:]
+    if not s or len(given) != 2:
+        return False
+    if max(words.get(given, -99.0), words.get(word[: s + 1], -99.0)) > cfg.common_word:
+        return False
+    return chars["M"].get(given[0], -99.0) + chars["E"].get(given[1], -99.0) >= cfg.full_name_chars
+
+
 def build(cfg: DictConfig) -> NameModel:
     """The model for conf/anonymize `person` (`cfg` is that section)."""
-    words, char_counts = _word_log_probs(_dictionary(), cfg.min_word_count, cfg.max_word_chars)
-    chars = _name_chars({ch for ch, n in char_counts.items() if n >= cfg.min_char_count and _is_cjk(ch)})
+    words, char_counts, tagged_names = _word_log_probs(_dictionary(), cfg.min_word_count, cfg.max_word_chars)
+    chars = _name_chars({ch for ch, n in char_counts.items() if _is_cjk(ch) and _simplified(ch)})
+    for ch in str(cfg.given_name_chars):  # 梓萱, 淑芬: characters the 1998 statistics hardly saw
+        for state in ("M", "E"):
+            chars[state][ch] = max(chars[state].get(ch, cfg.given_name_char), cfg.given_name_char)
     surnames = {ch: chars["B"].get(ch, math.log(1e-4)) for ch in (*pii.SURNAMES, *str(cfg.more_surnames))}
+    # 二叔, 大姨, 姨夫, 姑妈, 姐姐: a prefix or kin character, then a kin character or suffix
+    kin_chars = str(cfg.kin_chars)
+    kin_terms = {a + b for a in str(cfg.kin_prefixes) + kin_chars for b in kin_chars + str(cfg.kin_suffixes)}
+    not_names = frozenset({*map(str, cfg.not_names), *kin_terms})
+    name_words = frozenset(w for w in tagged_names if len(w) >= 2 and w not in not_names)
+    full_names = frozenset(w for w in name_words if _full_name(w, words, surnames, chars, cfg))
     return NameModel(
         words=words,
         surname={ch: round(lp, 2) for ch, lp in surnames.items()},
@@ -85,9 +126,17 @@ def build(cfg: DictConfig) -> NameModel:
         middle=chars["M"],
         last=chars["E"],
         unknown=round(min(words.values()) - cfg.unknown_penalty, 2),
-        not_names=frozenset(map(str, cfg.not_names)),
+        not_names=not_names,
+        name_words=name_words - full_names,
+        full_names=full_names,
+        name_word=cfg.name_word,
+        full_name_word=cfg.full_name_word,
         left_cues=tuple(map(str, cfg.left_cues)),
         right_cues=tuple(map(str, cfg.right_cues)),
+        strong_left_cues=tuple(map(str, cfg.strong_left_cues)),
+        strong_right_cues=tuple(map(str, cfg.strong_right_cues)),
+        strong_cue=cfg.strong_cue,
+        adverbials=tuple(map(str, cfg.adverbials)),
         prior=cfg.prior,
         given_prior=cfg.given_prior,
         cue=cfg.cue,
@@ -96,5 +145,7 @@ def build(cfg: DictConfig) -> NameModel:
         common_word=cfg.common_word,
         nickname_prefixes=frozenset(map(str, cfg.nickname_prefixes)),
         nickname=cfg.nickname,
+        kin_titles=tuple(map(str, cfg.kin_titles)),
+        kin_title=cfg.kin_title,
         meta={"source": "jieba", "version": metadata.version("jieba"), "words": len(words)},
     )
