@@ -161,10 +161,6 @@ class PersonFinder:
         self.model = model
         m = model
         self._max_word = max((len(w) for w in m.words), default=1)
-        self._left_cues = tuple(m.left_cues)
-        self._right_cues = tuple(m.right_cues)
-        self._strong_left = tuple(m.strong_left_cues)
-        self._strong_right = tuple(m.strong_right_cues)
         longest_first = sorted(map(re.escape, m.adverbials), key=len, reverse=True)
         self._adverbial = re.compile("|".join(longest_first)) if longest_first else None
 
@@ -190,23 +186,23 @@ class PersonFinder:
         """What the text before a candidate adds: a strong or a plain cue word, or the start or
         punctuation; None after a numeral (一张卡, 两万: a measure word or a number, not a surname)."""
         m = self.model
-        if text.endswith(self._strong_left, 0, start):
+        if text.endswith(m.strong_left_cues, 0, start):
             return m.strong_cue
         if start == 0 or text[start - 1] in _SEPARATORS:
             return m.boundary_cue
         if text[start - 1] in _NUMERALS:
             return None
-        return m.cue if text.endswith(self._left_cues, 0, start) else 0.0
+        return m.cue if text.endswith(m.left_cues, 0, start) else 0.0
 
     def _right(self, text: str, end: int) -> float:
         """What the text after a candidate adds; past an adverbial (昨天, 已经) the better of it and
         what follows it (雷鸣昨天打电话: 打电话)."""
         m = self.model
-        if text.startswith(self._strong_right, end):  # may start with punctuation: ，她
+        if text.startswith(m.strong_right_cues, end):  # may start with punctuation: ，她
             return m.strong_cue
         if end == len(text) or text[end] in _SEPARATORS:
             return m.boundary_cue
-        cue = m.cue if text.startswith(self._right_cues, end) else 0.0
+        cue = m.cue if text.startswith(m.right_cues, end) else 0.0
         adverbial = self._adverbial.match(text, end) if self._adverbial else None
         return max(cue, self._right(text, adverbial.end())) if adverbial else cue
 
@@ -232,12 +228,7 @@ class PersonFinder:
             return []
         names_at = set(starts)
         words, unknown, not_names, max_word = m.words, m.unknown, m.not_names, self._max_word
-        name_words, name_word, full_names, full_name_word = (
-            m.name_words,
-            m.name_word,
-            m.full_names,
-            m.full_name_word,
-        )
+        name_words, full_names = m.name_words, m.full_names
         best = [0.0] + [float("-inf")] * n
         back: list[tuple[int, bool]] = [(0, False)] * (n + 1)
         for i in range(n):
@@ -264,11 +255,15 @@ class PersonFinder:
             # the dictionary's full names (吴振华) are names unless the context says otherwise
             for k in range(i + 2, min(i + max_word, n) + 1):
                 word = text[p : a + k]
-                weight = full_name_word if word in full_names else name_word if word in name_words else None
-                if weight is not None:
-                    score = here + words[word] + weight + before + right[k]
-                    if score > best[k] + _TIE:
-                        best[k], back[k] = score, (i, True)
+                if word in full_names:
+                    weight = m.full_name_word
+                elif word in name_words:
+                    weight = m.name_word
+                else:
+                    continue
+                score = here + words[word] + weight + before + right[k]
+                if score > best[k] + _TIE:
+                    best[k], back[k] = score, (i, True)
             if s:
                 for g in (1, 2):
                     end = i + s + g
