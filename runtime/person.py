@@ -163,6 +163,9 @@ class PersonFinder:
         self._max_word = max((len(w) for w in m.words), default=1)
         longest_first = sorted(map(re.escape, m.adverbials), key=len, reverse=True)
         self._adverbial = re.compile("|".join(longest_first)) if longest_first else None
+        # most characters neither end a left cue nor start a right one: no call for those
+        self._left_last = {w[-1] for w in (*m.left_cues, *m.strong_left_cues)} | _NUMERALS
+        self._right_first = {w[0] for w in (*m.right_cues, *m.strong_right_cues, *m.adverbials)}
 
     def find(self, text: str) -> list[pii.Span]:
         out: list[pii.Span] = []
@@ -212,8 +215,13 @@ class PersonFinder:
         m, n = self.model, z - a
         surname, compound, middle, last = m.surname, m.compound_surnames, m.middle, m.last
         prefixes = m.nickname_prefixes
-        left = [self._left(text, a + i) for i in range(n)]  # None: no name may start here
-        right = [self._right(text, a + j) for j in range(n + 1)]  # indexed by where a name ends
+        left_last, right_first = self._left_last, self._right_first
+        left = [  # None: no name may start here
+            self._left(text, a + i) if i == 0 or text[a + i - 1] in left_last else 0.0 for i in range(n)
+        ]
+        right = [  # indexed by where a name ends
+            self._right(text, a + j) if j == n or text[a + j] in right_first else 0.0 for j in range(n + 1)
+        ]
         cue = m.cue
         # a name can start where a surname stands, or a given name alone between two cues
         starts = [

@@ -93,16 +93,18 @@ def _name_chars(usable: set[str]) -> dict[str, dict[str, float]]:
     }
 
 
-def _full_name(word: str, words: dict[str, float], surnames, chars, cfg: DictConfig) -> bool:
+def _full_name(
+    word: str, words: dict[str, float], surnames, chars, common_word: float, min_chars: float
+) -> bool:
     """A word of the dictionary that reads as surname + two-character given name: 吴振华 (not 黄金周
     or 古文化: a common word in it, 黄金 or 文化; not 谢谢您: its characters are not a name's)."""
     s = 2 if word[:2] in pii.COMPOUND_SURNAMES else 1 if word[0] in surnames else 0
     given = word[s:]
     if not s or len(given) != 2:
         return False
-    if max(words.get(given, -99.0), words.get(word[: s + 1], -99.0)) > cfg.common_word:
+    if max(words.get(given, -99.0), words.get(word[: s + 1], -99.0)) > common_word:
         return False
-    return chars["M"].get(given[0], -99.0) + chars["E"].get(given[1], -99.0) >= cfg.full_name_chars
+    return chars["M"].get(given[0], -99.0) + chars["E"].get(given[1], -99.0) >= min_chars
 
 
 def build(cfg: DictConfig) -> NameModel:
@@ -118,7 +120,8 @@ def build(cfg: DictConfig) -> NameModel:
     kin_terms = {a + b for a in str(cfg.kin_prefixes) + kin_chars for b in kin_chars + str(cfg.kin_suffixes)}
     not_names = frozenset({*map(str, cfg.not_names), *kin_terms})
     name_words = frozenset(w for w in tagged_names if len(w) >= 2 and w not in not_names)
-    full_names = frozenset(w for w in name_words if _full_name(w, words, surnames, chars, cfg))
+    rules = (cfg.common_word, cfg.full_name_chars)  # read once: a DictConfig lookup is slow
+    full_names = frozenset(w for w in name_words if _full_name(w, words, surnames, chars, *rules))
     return NameModel(
         words=words,
         surname={ch: round(lp, 2) for ch, lp in surnames.items()},
