@@ -177,7 +177,7 @@ class PersonFinder:
         """The two-character given name of a full name (建华 of 何建华), unless it is a common word
         (小龙 of 唐小龙: 小龙虾): how the same person is called in other messages."""
         m = self.model
-        surname = 2 if name[:2] in m.compound_surnames else 1 if name[:1] in m.surname else 0
+        surname = surname_length(name, m.surname, m.compound_surnames)
         given = name[surname:]
         if not surname or len(given) != 2 or given in m.not_names:
             return None
@@ -312,6 +312,11 @@ class PersonFinder:
                 spans.append(pii.Span(a + i, a + j, ENTITY, SCORE))
             j = i
         return spans[::-1]
+
+
+def surname_length(name: str, surnames, compound_surnames) -> int:
+    """How many characters of `name` are its surname: 2 (欧阳娜娜), 1 (张伟) or 0 (not a surname)."""
+    return 2 if name[:2] in compound_surnames else 1 if name[:1] in surnames else 0
 
 
 def without_overlaps(found: Sequence[pii.Span], known: Sequence[pii.Span]) -> list[pii.Span]:

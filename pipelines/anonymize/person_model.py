@@ -9,9 +9,9 @@ statistics, with the cues and weights of conf/anonymize `person`.
   between cues) and the context around it outweighs `name_word`.
 - name characters: jieba's part-of-speech HMM emissions for the name states (`B`/`M`/`E` of `nr`):
   how likely each character is as the first (surname), a middle or the last character of a name,
-  for the simplified characters in common use (GB 2312). The HMM learnt from
-  newspapers of 1998: characters of children's names since (梓萱, 雨彤) and some older ones (淑芬)
-  it hardly saw are raised to `given_name_char` (`given_name_chars`).
+  for the simplified characters in common use (GB 2312). The HMM learnt from newspapers of 1998:
+  characters of children's names since (梓萱, 雨彤) and some older ones (淑芬) it hardly saw are
+  raised to `given_name_char` (`given_name_chars`).
   Surnames are restricted to the list in `runtime.pii` (the same one titles use: 王医生) and the
   rarer ones of `more_surnames` (characters seldom used as words on their own: not 于, 和, 明).
 
@@ -21,7 +21,6 @@ Both ship inside the jieba package (MIT), so the model builds offline on a fresh
 from __future__ import annotations
 
 import math
-from collections import Counter
 from importlib import metadata
 from pathlib import Path
 
@@ -29,7 +28,7 @@ from omegaconf import DictConfig
 
 from pipelines.stage import StageError
 from runtime import pii
-from runtime.person import NameModel
+from runtime.person import NameModel, surname_length
 
 _CJK = ("\u3400", "\u9fff")
 
@@ -47,13 +46,9 @@ def _dictionary() -> Path:
     return path
 
 
-def _word_log_probs(
-    path: Path, min_count: int, max_chars: int
-) -> tuple[dict[str, float], Counter[str], set[str]]:
-    """Word log probabilities, how often each character occurs in the dictionary's words, and the
-    words tagged as a person's name."""
+def _word_log_probs(path: Path, min_count: int, max_chars: int) -> tuple[dict[str, float], set[str]]:
+    """Word log probabilities, and the words tagged as a person's name."""
     counts: dict[str, int] = {}
-    chars: Counter[str] = Counter()
     tagged_names: set[str] = set()
     total = 0
     with path.open(encoding="utf-8") as f:
@@ -63,13 +58,12 @@ def _word_log_probs(
                 raise StageError(f"{path} line {n}: expected 'word count [tag]'; reinstall jieba")
             count = int(parts[1])
             total += count
-            chars.update(dict.fromkeys(parts[0], count))
             if count >= min_count and len(parts[0]) <= max_chars:
                 counts[parts[0]] = count
                 if parts[2:3] == ["nr"]:
                     tagged_names.add(parts[0])
     log_total = math.log(total)
-    return {w: round(math.log(c) - log_total, 2) for w, c in counts.items()}, chars, tagged_names
+    return {w: round(math.log(c) - log_total, 2) for w, c in counts.items()}, tagged_names
 
 
 def _simplified(ch: str) -> bool:
@@ -81,14 +75,16 @@ def _simplified(ch: str) -> bool:
     return True
 
 
-def _name_chars(usable: set[str]) -> dict[str, dict[str, float]]:
-    """log P(char | B, M, E state of a person name) from jieba's POS HMM, for `usable` characters.
-    The HMM also knows traditional characters, the dictionary hardly: a character the dictionary
-    cannot read would make any text in traditional script (房間, 軟件) look like a name."""
+def _name_chars() -> dict[str, dict[str, float]]:
+    """log P(char | B, M, E state of a person name) from jieba's POS HMM, for simplified Chinese
+    characters only: the HMM also knows traditional ones, and a character the dictionary cannot
+    read would make any text in traditional script (房間, 軟件) look like a name."""
     from jieba.posseg.prob_emit import P as emissions
 
     return {
-        state: {ch: round(lp, 2) for ch, lp in emissions[(state, "nr")].items() if ch in usable}
+        state: {
+            ch: round(lp, 2) for ch, lp in emissions[(state, "nr")].items() if _is_cjk(ch) and _simplified(ch)
+        }
         for state in ("B", "M", "E")
     }
 
@@ -98,7 +94,7 @@ def _full_name(
 ) -> bool:
     """A word of the dictionary that reads as surname + two-character given name: 吴振华 (not 黄金周
     or 古文化: a common word in it, 黄金 or 文化; not 谢谢您: its characters are not a name's)."""
-    s = 2 if word[:2] in pii.COMPOUND_SURNAMES else 1 if word[0] in surnames else 0
+    s = surname_length(word, surnames, pii.COMPOUND_SURNAMES)
     given = word[s:]
     if not s or len(given) != 2:
         return False
@@ -109,11 +105,12 @@ def _full_name(
 
 def build(cfg: DictConfig) -> NameModel:
     """The model for conf/anonymize `person` (`cfg` is that section)."""
-    words, char_counts, tagged_names = _word_log_probs(_dictionary(), cfg.min_word_count, cfg.max_word_chars)
-    chars = _name_chars({ch for ch, n in char_counts.items() if _is_cjk(ch) and _simplified(ch)})
+    words, tagged_names = _word_log_probs(_dictionary(), cfg.min_word_count, cfg.max_word_chars)
+    chars = _name_chars()
+    floor = cfg.given_name_char
     for ch in str(cfg.given_name_chars):  # 梓萱, 淑芬: characters the 1998 statistics hardly saw
         for state in ("M", "E"):
-            chars[state][ch] = max(chars[state].get(ch, cfg.given_name_char), cfg.given_name_char)
+            chars[state][ch] = max(chars[state].get(ch, floor), floor)
     surnames = {ch: chars["B"].get(ch, math.log(1e-4)) for ch in (*pii.SURNAMES, *str(cfg.more_surnames))}
     # 二叔, 大姨, 姨夫, 姑妈, 姐姐: a prefix or kin character, then a kin character or suffix
     kin_chars = str(cfg.kin_chars)
