@@ -30,8 +30,12 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from runtime import pii
+
+if TYPE_CHECKING:  # numpy loads only with a tagger
+    from runtime.person_tagger import NameTagger
 
 FORMAT = 2  # 2: name words and strong cues
 MODEL_FILE = "person_model.json.gz"  # how anonymize's output and the bundle's person/ name the model
@@ -155,10 +159,12 @@ class NameModel:
 
 
 class PersonFinder:
-    """PERSON spans in text under one `NameModel`."""
+    """PERSON spans in text under one `NameModel`, and with a learned tagger (runtime/person_tagger.py)
+    when one is given: its names join the rules' (overlapping findings become one span)."""
 
-    def __init__(self, model: NameModel):
+    def __init__(self, model: NameModel, tagger: NameTagger | None = None):
         self.model = model
+        self.tagger = tagger
         m = model
         self._max_word = max((len(w) for w in m.words), default=1)
         longest_first = sorted(map(re.escape, m.adverbials), key=len, reverse=True)
@@ -168,6 +174,29 @@ class PersonFinder:
         self._right_first = {w[0] for w in (*m.right_cues, *m.strong_right_cues, *m.adverbials)}
 
     def find(self, text: str) -> list[pii.Span]:
+        return self.find_all([text])[0]
+
+    def find_all(self, texts: Sequence[str]) -> list[list[pii.Span]]:
+        """`find` of every text; the tagger reads them in batches."""
+        found = [self._rules(text) for text in texts]
+        if self.tagger is None:
+            return found
+        for i, tagged in enumerate(self.tagger.find_all(texts)):
+            tagged = [s for s in tagged if not self._vetoed(texts[i], s)]
+            if tagged:
+                found[i] = pii.resolve_spans([*found[i], *tagged])
+        return found
+
+    def _vetoed(self, text: str, span: pii.Span) -> bool:
+        """A name the tagger read that is a kin term (孙女), a word too common to be a name (居然,
+        东西), or the start of a longer word (小孙 of 小孙子; a full name like 周杰伦 excepted)."""
+        m, name = self.model, text[span.start : span.end]
+        if name in m.not_names or m.words.get(name, -99.0) > self.tagger.common_word:
+            return True
+        longer = text[span.start : span.end + 1]
+        return span.end < len(text) and longer in m.words and longer not in m.full_names
+
+    def _rules(self, text: str) -> list[pii.Span]:
         out: list[pii.Span] = []
         for run in _RUN.finditer(text):
             out += self._segment(text, *run.span())

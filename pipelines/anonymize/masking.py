@@ -15,7 +15,6 @@ import re
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -30,6 +29,7 @@ from runtime.person import NameModel, PersonFinder
 
 if TYPE_CHECKING:
     from pipelines.anonymize.ner import NerModel
+    from runtime.person_tagger import NameTagger
 
 AT_MENTION = "AT_MENTION"  # count key: members' names written as @name
 
@@ -39,7 +39,7 @@ class Masker:
     engine: AnalyzerEngine
     entities: tuple[str, ...]  # PII types to mask
     names: NameIndex
-    find_person: Callable[[str], list[pii.Span]] | None = None  # the engine's person finder (cached)
+    find_person: Remembered | None = None  # the engine's person finder (its last answer kept)
     person_finder: PersonFinder | None = None
     ner: NerModel | None = None  # a local NER model (pipelines/anonymize/ner.py), run in batches
 
@@ -50,13 +50,14 @@ class Masker:
         names: NameIndex,
         model: NameModel | None = None,
         ner: NerModel | None = None,
+        tagger: NameTagger | None = None,
     ) -> Masker:
         """A masker whose engine runs the pattern recognizers and, with a name model and PERSON
-        wanted, the person finder (one cached `find` shared by the pre-check and presidio); with
-        PERSON wanted, `ner`'s names are masked too."""
+        wanted, the person finder (with `tagger`, the learned one, beside its rules; one `find`
+        shared by the pre-check and presidio); with PERSON wanted, `ner`'s names are masked too."""
         entities = tuple(entities)
-        finder = PersonFinder(model) if model is not None and person.ENTITY in entities else None
-        find = lru_cache(maxsize=1)(finder.find) if finder else None
+        finder = PersonFinder(model, tagger) if model is not None and person.ENTITY in entities else None
+        find = Remembered(finder.find) if finder else None
         ner = ner if person.ENTITY in entities else None
         return cls(recognizers.build_engine(entities, find), entities, names, find, finder, ner)
 
@@ -72,6 +73,24 @@ class Masker:
     def mask(self, text: str, entities: Sequence[str] | None = None) -> tuple[str, list[pii.Span]]:
         spans = self.spans(text, entities)
         return (pii.replace_spans(text, spans) if spans else text), spans
+
+
+class Remembered:
+    """A find function that keeps its last answer, and takes one given for a text: the masker's
+    pre-check, presidio's recognizer and a batch read beforehand share one result per text."""
+
+    def __init__(self, find: Callable[[str], list[pii.Span]]):
+        self.find = find
+        self.text: str | None = None
+        self.spans: list[pii.Span] = []
+
+    def remember(self, text: str, spans: list[pii.Span]) -> None:
+        self.text, self.spans = text, spans
+
+    def __call__(self, text: str) -> list[pii.Span]:
+        if text != self.text:
+            self.remember(text, self.find(text))
+        return self.spans
 
 
 def matches(texts: Sequence[str], regex: str) -> np.ndarray:
@@ -114,16 +133,21 @@ def mask_texts(
     hits = pii_candidates(out) if prefilter else np.ones(len(out), dtype=bool)
     find_person = masker.find_person
     cjk = matches(out, person.CJK_TRIGGER) if find_person or masker.ner else np.zeros(len(out), dtype=bool)
+    rows = np.flatnonzero(cjk).tolist()
+    by_finder: dict[int, list[pii.Span]] = {}
+    if find_person is not None:  # in one batch: the tagger reads thousands of texts per call
+        by_finder = dict(zip(rows, masker.person_finder.find_all([out[i] for i in rows]), strict=True))
     by_ner: dict[int, list[pii.Span]] = {}
     if masker.ner is not None:
-        rows = np.flatnonzero(cjk).tolist()
         by_ner = dict(zip(rows, masker.ner.find_all([out[i] for i in rows]), strict=True))
     wanted = set(masker.entities)
     analyzed = 0
     for i, text in enumerate(out):
         if not text:
             continue
-        guesses = find_person(text) if cjk[i] and find_person else []
+        guesses = by_finder.get(i, [])
+        if find_person is not None:
+            find_person.remember(text, guesses)
         entities = None
         if prefilter:
             entities = [e for e in pii.triggered_entities(text) if e in wanted] if hits[i] else []
