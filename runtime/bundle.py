@@ -18,7 +18,8 @@ A bundle is a folder (`data/dist/<name>/`, optionally zipped for copying):
     names.json      the persona's names as salted hashes, to mask them in live text as in training
                     (runtime/names.py); optional
     person/         other people's names in live text, found as in training: the name model
-                    (model.json.gz, runtime/person.py) and the names anonymize masked wherever they
+                    (person_model.json.gz, runtime/person.py), the learned tagger (person_tagger.npz,
+                    runtime/person_tagger.py) and the names anonymize masked wherever they
                     were written, as salted hashes (outsiders.json); optional
 
 `pipelines.package` writes bundles with `write_manifest`; the runtime opens them with `open_bundle`,
@@ -169,13 +170,19 @@ class Bundle:
 
     @property
     def person_finder(self):
-        """The person finder with the bundle's name model (runtime.person.PersonFinder), or None."""
+        """The person finder with the bundle's name model and, when it ships one, its learned
+        tagger (runtime.person.PersonFinder), or None."""
         component = self.components.get("person")
         if not component or not component.get("model"):
             return None
         from runtime.person import NameModel, PersonFinder
 
-        return PersonFinder(NameModel.load(self.root / component["model"]))
+        tagger = None
+        if component.get("tagger"):
+            from runtime.person_tagger import NameTagger
+
+            tagger = NameTagger.load(self.root / component["tagger"])
+        return PersonFinder(NameModel.load(self.root / component["model"]), tagger)
 
     @property
     def outsider_names(self):

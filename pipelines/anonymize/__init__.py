@@ -35,6 +35,7 @@ from runtime.prompt import PLACEHOLDER_RE, TARGET
 
 if TYPE_CHECKING:  # torch and transformers load only for a configured model (audio_prep imports this)
     from pipelines.anonymize.ner import NerModel
+    from runtime.person_tagger import NameTagger
 
 INPUT_COLUMNS = (
     "chat_id",
@@ -90,11 +91,13 @@ def run(
     contacts: dict | None = None,
     names_model: NameModel | None = None,
     ner: NerModel | None = None,
+    tagger: NameTagger | None = None,
 ) -> AnonymizeResult:
     """Anonymize the unified message table (columns of `pipelines.ingest.schema.COLUMNS`);
     `contacts` is ingest's private record of every name per person and chat; `names_model` finds
-    people's names in free text (runtime/person.py; None: only known names and titles), and so
-    does `ner`, a local NER model, when configured (pipelines/anonymize/ner.py)."""
+    people's names in free text (runtime/person.py; None: only known names and titles), with
+    `tagger`'s beside its rules (runtime/person_tagger.py), and so does `ner`, a local NER model,
+    when configured (pipelines/anonymize/ner.py)."""
     c = cfg.anonymize
     source = f"{c.input}/messages.parquet"
     missing = [col for col in INPUT_COLUMNS if col not in messages.columns]
@@ -118,7 +121,7 @@ def run(
     groups = [chat["name"] for chat in contacts.get("chats", {}).values() if chat.get("is_group")]
     groups += list(df.loc[df["is_group"].astype(bool), "chat_name"].unique())
     index = speakers.name_index(people, list(c.person_names), c.min_name_chars, list(c.ignore_names), groups)
-    masker = masking.Masker.build(c.entities, index, names_model, ner)
+    masker = masking.Masker.build(c.entities, index, names_model, ner, tagger)
 
     # A quote of an excluded speaker holds their words: removed like their messages.
     quote_speaker, quote_excluded = speakers.quote_speakers(kept["quote_sender"], people)
@@ -164,6 +167,7 @@ def run(
         "prefilter": {"enabled": bool(c.prefilter), "texts": len(masked), "examined": result.analyzed},
         "person_finder": {
             "enabled": masker.find_person is not None,
+            "tagger": masker.person_finder is not None and masker.person_finder.tagger is not None,
             "ner_model": masker.ner is not None,
             "names": len(result.person_names),  # distinct names masked by the finder (and the NER model)
             "masked_wherever_written": len(result.propagated),

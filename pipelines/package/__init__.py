@@ -39,6 +39,7 @@ from runtime.memory import INDEX_META, MemoryIndex, RetrievalSettings
 from runtime.names import HashedNames
 from runtime.person import ENTITY as PERSON_ENTITY
 from runtime.person import MODEL_FILE as PERSON_MODEL
+from runtime.person_tagger import MODEL_FILE as PERSON_TAGGER
 from runtime.policy import PolicyConfig
 from runtime.prompt import TARGET
 
@@ -228,7 +229,7 @@ def add_persona_names(cfg: DictConfig, out: Path) -> dict | None:
 
 
 def add_person_names(cfg: DictConfig, out: Path) -> dict | None:
-    """Other people's names, found in live text as in training: anonymize's name model, and the
+    """Other people's names, found in live text as in training: anonymize's name model and tagger, and the
     names training masked wherever they were written (found by the finder, configured in
     `anonymize.person_names`, excluded speakers) as salted hashes labelled <PERSON>."""
     a = cfg.anonymize
@@ -242,6 +243,14 @@ def add_person_names(cfg: DictConfig, out: Path) -> dict | None:
             raise StageError(f"{model} not found: run the anonymize stage first (dvc repro anonymize)")
         shutil.copyfile(model, out / PERSON / PERSON_MODEL)
         component["model"] = f"{PERSON}/{PERSON_MODEL}"
+        if a.person.tagger:  # and its learned tagger (person_tagger stage)
+            tagger = Path(a.person.tagger)
+            if not tagger.is_file():
+                raise StageError(
+                    f"{tagger} not found: run the person_tagger stage first (dvc repro person_tagger)"
+                )
+            shutil.copyfile(tagger, out / PERSON / PERSON_TAGGER)
+            component["tagger"] = f"{PERSON}/{PERSON_TAGGER}"
     mapping = _private_mapping(cfg)
     excluded = list(cfg.subject.get("exclude", {}).get("names") or [])
     names = HashedNames.build(
