@@ -62,6 +62,20 @@ def names_model():
 
 
 @pytest.fixture(scope="session")
+def person_tagger(names_model):
+    """The person tagger as conf/person_tagger trains it (pipelines/person_tagger), once per session
+    (~30 s on one core)."""
+    from omegaconf import OmegaConf
+
+    from pipelines.person_tagger import run
+
+    cfg = OmegaConf.create(
+        {"person_tagger": OmegaConf.load(REPO / "conf" / "person_tagger" / "default.yaml")}
+    )
+    return run(cfg, names_model)[0]
+
+
+@pytest.fixture(scope="session")
 def face_demo(tmp_path_factory):
     """The demo photos through face_align and face_curate, once per session (the face tests share it)."""
     from pipelines.demo_data.photos import write_photos  # imported here: most tests need no cv2

@@ -11,10 +11,12 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from tiny_llm import build_tiny_tagger
 
 from pipelines.anonymize import OUTPUT_COLUMNS, masking, run
 from pipelines.ingest.schema import COLUMNS
 from pipelines.stage import StageError
+from runtime.person_tagger import MODEL_FILE as TAGGER_FILE
 
 T0 = pd.Timestamp("2026-03-01 09:00", tz="Asia/Shanghai")
 GRANDMA = "wxid_meilan_chen01"  # conf/subject.yaml's subject (names 陈美兰, 外婆, Meilan, …)
@@ -298,6 +300,8 @@ def test_command_line_writes_outputs_and_private_mapping(tmp_path: Path):
     data = tmp_path / "data"
     (data / "interim" / "ingest").mkdir(parents=True)
     seeded().to_parquet(data / "interim" / "ingest" / "messages.parquet", index=False)
+    (data / "interim" / "person_tagger").mkdir()
+    build_tiny_tagger(data / "interim" / "person_tagger" / TAGGER_FILE)  # where the stage's config finds it
     proc = subprocess.run(
         [sys.executable, "-m", "pipelines.anonymize", f"paths.data={data}", f"subject.ids=[{GRANDMA}]"],
         capture_output=True,
@@ -311,7 +315,7 @@ def test_command_line_writes_outputs_and_private_mapping(tmp_path: Path):
     df = pd.read_parquet(out / "messages.parquet")
     assert list(df.columns) == OUTPUT_COLUMNS and df["is_target"].any()
     report = json.loads((out / "report.json").read_text(encoding="utf-8"))
-    assert report["messages_out"] == len(df)
+    assert report["messages_out"] == len(df) and report["person_finder"]["tagger"]
     assert (
         json.loads((out / "metrics.json").read_text(encoding="utf-8"))["target_messages"]
         == report["target_messages"]
@@ -321,6 +325,17 @@ def test_command_line_writes_outputs_and_private_mapping(tmp_path: Path):
     written = (out / "report.json").read_text(encoding="utf-8") + proc.stderr
     for raw in raw_values():
         assert raw not in written, raw  # not even the log line names anyone
+
+
+def test_the_stage_names_the_missing_tagger_and_how_to_do_without(tmp_path: Path):
+    from pipelines.anonymize.__main__ import main
+
+    data = tmp_path / "data"
+    (data / "interim" / "ingest").mkdir(parents=True)
+    seeded().to_parquet(data / "interim" / "ingest" / "messages.parquet", index=False)
+    with pytest.raises(StageError, match=r"person_tagger.npz not found.*anonymize.person.tagger=null"):
+        main([f"paths.data={data}", f"subject.ids=[{GRANDMA}]"])
+    assert not (data / "interim" / "anonymize").exists()  # nothing written
 
 
 def test_a_local_ner_model_masks_its_names_in_the_stage_and_its_metrics(tmp_path: Path, monkeypatch):
@@ -346,7 +361,8 @@ def test_a_local_ner_model_masks_its_names_in_the_stage_and_its_metrics(tmp_path
     ]  # the finder misses it
     table(rows).to_parquet(data / "interim" / "ingest" / "messages.parquet", index=False)
     ner = build_tiny_ner(tmp_path / "ner")
-    main([f"paths.data={data}", f"subject.ids=[{GRANDMA}]", f"anonymize.person.ner.model={ner}"])
+    main([f"paths.data={data}", f"subject.ids=[{GRANDMA}]", f"anonymize.person.ner.model={ner}",
+          "anonymize.person.tagger=null"])  # fmt: skip
     out = data / "interim" / "anonymize"
     assert pd.read_parquet(out / "messages.parquet")["text"].tolist() == ["好的", "<PERSON>。"]
     assert json.loads((out / "report.json").read_text(encoding="utf-8"))["person_finder"]["ner_model"]

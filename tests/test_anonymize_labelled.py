@@ -22,10 +22,11 @@ def split(request):
 
 
 @pytest.fixture(scope="module")
-def masked(split, names_model):
-    """The stage's masking (both passes) over one split as one corpus."""
+def masked(split, names_model, person_tagger):
+    """The stage's masking (both passes, the finder's rules and its trained tagger) over one split
+    as one corpus."""
     messages = labelled.labelled_messages(split=split)
-    masker = labelled.member_masker(ANONYMIZE.entities, names_model)
+    masker = labelled.member_masker(ANONYMIZE.entities, names_model, tagger=person_tagger)
     texts = [m.text for m in messages]
     return messages, mask_texts(masker, texts, True, ANONYMIZE.person.propagate_min_count)
 
@@ -56,6 +57,22 @@ def test_the_held_out_split_shares_no_word_and_no_template_with_those_tuned_on()
             assert not set(labelled.pools(tuned)[key]) & set(held_out[key]), (tuned, key)
 
 
+@pytest.mark.parametrize("split", ["held_out", "fresh", "fresh2"])
+def test_no_template_of_a_split_never_trained_on_is_in_the_taggers_training(split):
+    from pipelines.person_tagger.chat import SETS
+
+    trained = {t for words in (*SETS, *map(labelled.pools, labelled.DEV_SPLITS)) for t in words["templates"]}
+    assert not trained & set(labelled.pools(split)["templates"])
+    assert split not in labelled.DEV_SPLITS
+
+
+def test_no_split_uses_a_members_name_as_someone_elses(split):
+    """A member's name in a pool (小雨 as a nickname) would be masked as the member: scored wrong."""
+    words = labelled.pools(split)
+    clashes = [w for k in "PTGNKD" for w in words[k] if any(m in w or w in m for m in labelled.MEMBERS)]
+    assert clashes == []
+
+
 def test_the_scorer_counts_half_masked_names_as_leaks_and_masked_words_against_precision():
     msg = [labelled.Labelled("我见了张伟和高兴", ((3, 5, "PERSON"),))]
     span = SimpleNamespace
@@ -77,20 +94,23 @@ def test_members_are_masked_as_members_and_phones_and_addresses_stay_exact(maske
 
 
 def test_outsiders_names_are_masked_with_few_false_alarms(masked, split):
-    """The development splits: the goal of issue 17 (recall >= 0.95, precision >= 0.9) where it was
-    reached. dev4 and held_out, each written by a helper who never saw the finder: what was measured
-    when the finder was finished (dev4 0.877 / 0.954 after tuning on it; held_out 0.878 / 0.952,
-    then 0.977 precision once kin terms like 姨夫 were never names), less a margin
-    (bench/RESULTS.md). Without the finder recall is 0.06 to 0.21."""
+    """The finder's rules and its trained tagger, as measured on 2026-12-07 less a margin
+    (bench/RESULTS.md). The tagger trains on the development splits (recall 1.00 there). held_out,
+    fresh and fresh2 were written by helpers who never saw the finder or the tagger, and were never
+    trained or tuned on: held_out 0.964 / 0.957, fresh 0.930 / 0.917, fresh2 0.894 / 0.954 (the
+    rules alone: 0.878, 0.786, 0.809 recall). Without the finder recall is 0.06 to 0.21."""
     messages, result = masked
     person = labelled.score(result.spans, messages)["PERSON"]
-    floor = {"dev": 0.95, "dev2": 0.95, "dev3": 0.95, "dev4": 0.85, "held_out": 0.85}[split]
-    assert person["recall"] >= floor and person["precision"] >= 0.94, person
+    recall = {"held_out": 0.93, "fresh": 0.9, "fresh2": 0.86}.get(split, 0.97)
+    precision = {"held_out": 0.93, "fresh": 0.89, "fresh2": 0.92}.get(split, 0.94)
+    assert person["recall"] >= recall and person["precision"] >= precision, person
 
 
 def test_kin_terms_are_never_masked_and_name_like_words_seldom(masked, split):
-    """Decoys kept, as measured when the finder was finished, less a margin: 0.97 on dev and dev2;
-    0.94 on dev3 and held_out, 0.87 on dev4 (words that are also names there: 陈皮, 刘海, 杨梅)."""
+    """Decoys kept, as measured on 2026-12-07, less a margin: 0.94 to 0.97 on dev, dev2, dev3;
+    0.86 on dev4 and 0.87 on held_out (words that are also names: 陈皮, 刘海, 杨梅); fresh 0.53 and
+    fresh2 0.71, whose decoys (fruit, vegetables, market produce) all stand where names stand and
+    which the tagger reads as names half the time (the rules alone: 0.87, 0.79)."""
     messages, result = masked
     pools = labelled.pools(split)
     kept = {w: [0, 0] for w in (*pools["K"], *pools["D"])}  # word -> [occurrences, kept]
@@ -101,7 +121,8 @@ def test_kin_terms_are_never_masked_and_name_like_words_seldom(masked, split):
             kept[word][1] += min(text.count(word), m.text.count(word) - inside_label)
     assert all(kept[k][1] == kept[k][0] for k in pools["K"]), {k: kept[k] for k in pools["K"]}
     decoys = [kept[d] for d in pools["D"]]
-    floor = {"dev": 0.95, "dev2": 0.95, "dev3": 0.92, "dev4": 0.85, "held_out": 0.92}[split]
+    floor = {"dev": 0.94, "dev2": 0.94, "dev3": 0.9, "dev4": 0.82, "held_out": 0.83, "fresh": 0.48,
+             "fresh2": 0.66}[split]  # fmt: skip
     assert sum(k for _, k in decoys) >= floor * sum(n for n, _ in decoys), kept
 
 

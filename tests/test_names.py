@@ -131,10 +131,12 @@ def test_the_live_window_masks_the_pii_types_training_masked_and_no_others():
 
 def test_package_ships_the_name_model_and_other_peoples_names_hashed(make_cfg, tmp_path, names_model):
     import pytest
+    from tiny_llm import build_tiny_tagger
 
     from pipelines.package import add_person_names
     from pipelines.stage import StageError
     from runtime.person import MODEL_FILE, NameModel
+    from runtime.person_tagger import MODEL_FILE as TAGGER_FILE
 
     mapping = tmp_path / "mapping.json"
     mapping.write_text(
@@ -142,17 +144,25 @@ def test_package_ships_the_name_model_and_other_peoples_names_hashed(make_cfg, t
     )
     anonymized = tmp_path / "anonymize"
     anonymized.mkdir()
-    cfg = make_cfg(f"anonymize.mapping={mapping}", f"anonymize.output={anonymized}")
+    tagger_file = tmp_path / TAGGER_FILE
+    cfg = make_cfg(f"anonymize.mapping={mapping}", f"anonymize.output={anonymized}",
+                   f"anonymize.person.tagger={tagger_file}")  # fmt: skip
     out = tmp_path / "bundle"
     out.mkdir()
     with pytest.raises(StageError, match="run the anonymize stage first"):
         add_person_names(cfg, out)
     names_model.save(anonymized / MODEL_FILE)
+    out = tmp_path / "bundle1"
+    out.mkdir()
+    with pytest.raises(StageError, match="run the person_tagger stage first"):
+        add_person_names(cfg, out)
+    tagger, _ = build_tiny_tagger(tagger_file)
     out = tmp_path / "bundle2"
     out.mkdir()
     component = add_person_names(cfg, out)
     assert component["model"] == f"person/{MODEL_FILE}" and component["outsiders"] == "person/outsiders.json"
     assert NameModel.load(out / component["model"]) == names_model
+    assert component["tagger"] == f"person/{TAGGER_FILE}"
     stored = (out / component["outsiders"]).read_text(encoding="utf-8")
     outsiders = HashedNames.from_dict(json.loads(stored))
     assert "浩然" not in stored and "Peter" not in stored  # found and configured (person_names), hashed
@@ -170,6 +180,7 @@ def test_package_ships_the_name_model_and_other_peoples_names_hashed(make_cfg, t
     write_manifest(out, {"name": "t", "created": "now", "consent": {}, "components": components}, TEST_KEY)
     bundle = open_bundle(out)
     assert [s.entity for s in bundle.person_finder.find("我昨天见了张伟")] == ["PERSON"]
+    assert bundle.person_finder.tagger.find_all(["桂花呢", "hello"]) == tagger.find_all(["桂花呢", "hello"])
     assert bundle.outsider_names.find("浩然来了")
 
     off = tmp_path / "bundle3"
@@ -177,3 +188,4 @@ def test_package_ships_the_name_model_and_other_peoples_names_hashed(make_cfg, t
     component = add_person_names(make_cfg(f"anonymize.mapping={mapping}", f"anonymize.output={anonymized}",
                                           "anonymize.person.enabled=false"), off)  # fmt: skip
     assert "model" not in component and not (off / "person" / MODEL_FILE).exists()
+    assert "tagger" not in component and not (off / "person" / TAGGER_FILE).exists()

@@ -14,6 +14,7 @@ from pipelines.anonymize.masking import mask_texts
 from runtime import pii
 from runtime.names import HashedNames, LiveNames
 from runtime.person import ENTITY, NameModel, PersonFinder
+from runtime.person_tagger import NameTagger
 from tests.conftest import REPO
 
 ANONYMIZE = OmegaConf.load(REPO / "conf" / "anonymize" / "default.yaml")
@@ -104,24 +105,28 @@ def test_the_finder_is_a_presidio_recognizer(names_model):
     assert [(s.start, s.end, s.entity) for s in found] == [(5, 7, ENTITY)]
 
 
-def test_the_prefilter_changes_what_presidio_sees_not_what_is_masked(names_model):
+def test_the_prefilter_changes_what_presidio_sees_not_what_is_masked(names_model, person_tagger):
     messages = labelled.labelled_messages(split="held_out")[::4]
-    masker = labelled.member_masker(ANONYMIZE.entities, names_model)
+    masker = labelled.member_masker(ANONYMIZE.entities, names_model, tagger=person_tagger)
     texts = [m.text for m in messages]
     fast, slow = mask_texts(masker, texts, True, 2), mask_texts(masker, texts, False, 2)
     assert fast.texts == slow.texts and fast.analyzed < slow.analyzed
 
 
 @pytest.mark.parametrize("split", labelled.SPLITS)
-def test_a_live_window_is_masked_as_anonymize_masked_training(names_model, split):
-    """The runtime's LiveNames (finder from the bundle's model, the propagated names as salted
-    hashes) against the stage's two passes over the whole split: the same text, message by message."""
+def test_a_live_window_is_masked_as_anonymize_masked_training(names_model, person_tagger, split, tmp_path):
+    """The runtime's LiveNames (finder from the bundle's model and tagger, the propagated names as
+    salted hashes) against the stage's two passes over the whole split (the tagger reading it in
+    batches): the same text, message by message."""
     messages = labelled.labelled_messages(split=split)
     texts = [m.text for m in messages]
-    trained = mask_texts(labelled.member_masker(ANONYMIZE.entities, names_model), texts, True, 2)
+    masker = labelled.member_masker(ANONYMIZE.entities, names_model, tagger=person_tagger)
+    trained = mask_texts(masker, texts, True, 2)
     shipped = json.loads(json.dumps(names_model.to_dict(), ensure_ascii=False))  # through the bundle's JSON
+    person_tagger.save(tmp_path / "tagger.npz")
+    finder = PersonFinder(NameModel.from_dict(shipped), NameTagger.load(tmp_path / "tagger.npz"))
     outsiders = HashedNames.build(trained.propagated, entity=ENTITY, label=pii.placeholder(ENTITY))
     members = {pii.name_key(n): f"<U{i + 1}>" for i, n in enumerate(labelled.MEMBERS)}
-    live = LiveNames(members, None, 2, tuple(ANONYMIZE.entities), PersonFinder(NameModel.from_dict(shipped)),
+    live = LiveNames(members, None, 2, tuple(ANONYMIZE.entities), finder,
                      HashedNames.from_dict(outsiders.to_dict()))  # fmt: skip
     assert [live.anonymize(t) for t in texts] == trained.texts

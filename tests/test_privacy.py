@@ -1,7 +1,8 @@
 """Nothing re-identifying from the demo inputs survives past `anonymize`: no name, wxid, chat name,
 phone, ID, card, email, address, plate or account appears in the outputs or in any report; nor do
 the names of people outside the chats that the demo mentions by bare name in Chinese free text
-(张伟, 王芳, 赵丽华 and her given name 丽华), which no config lists: the person finder's job."""
+(张伟, 王芳, 赵丽华 and her given name 丽华), which no config lists: the person finder's job (its
+rules and its trained tagger, as the stage runs them)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from pipelines.ingest.__main__ import redact_paths
 from pipelines.sft_data import run as sft_data
 
 
-def test_demo_pipeline_outputs_and_reports_hold_no_sensitive_value(make_cfg, data_dir):
+def test_demo_pipeline_outputs_and_reports_hold_no_sensitive_value(make_cfg, data_dir, person_tagger):
     cfg = make_cfg()
     demo = generate(cfg)
     for rel, content in demo.files.items():
@@ -25,7 +26,7 @@ def test_demo_pipeline_outputs_and_reports_hold_no_sensitive_value(make_cfg, dat
 
     ingested = ingest(cfg, data_dir / "raw" / "chats")
     names_model = person_model.build(cfg.anonymize.person)
-    anonymized = anonymize(cfg, ingested.messages, ingested.contacts, names_model)
+    anonymized = anonymize(cfg, ingested.messages, ingested.contacts, names_model, tagger=person_tagger)
     data = sft_data(cfg, anonymized.messages)
 
     published = {

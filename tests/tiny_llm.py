@@ -132,3 +132,23 @@ def build_tiny_ner(path: Path, labels=("O", "B-PER", "I-PER")) -> Path:
     model.save_pretrained(path)
     tokenizer.save_pretrained(path)
     return path
+
+
+def build_tiny_tagger(path: Path | None = None, seed: int = 0, hidden: int = 8):
+    """A person tagger (runtime/person_tagger.py) with random weights, and the torch network they
+    came from; saved to `path` when given."""
+    import numpy as np
+    import torch
+    from omegaconf import OmegaConf
+
+    from pipelines.person_tagger import _network, _weights
+    from runtime.person_tagger import NameTagger
+
+    torch.manual_seed(seed)
+    chars = "张王李伟芳娜桂花明轩呢我去"
+    net = _network(len(chars) + 2, OmegaConf.create({"embedding": 6, "hidden": hidden}))
+    rows = np.random.default_rng(seed).random((3, 4), dtype=np.float32)
+    tagger = NameTagger(chars, "张王李", rows, _weights(net), min_score=0.0)
+    if path is not None:
+        tagger.save(path)
+    return tagger, net
