@@ -212,6 +212,7 @@ def train(
     import torch
 
     torch.manual_seed(cfg.seed)
+    torch.set_num_threads(cfg.threads)  # for the process: the stage trains and exits
     rng = random.Random(cfg.seed)
     chars = vocabulary(examples, cfg.min_char_count)
     shell = NameTagger(chars, *stats, weights={}, min_score=cfg.min_score)
