@@ -91,6 +91,19 @@ def _near_chinese(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndar
     return cp[near], np.bincount(text_of[near], minlength=len(texts)), (here - first[text_of])[near]
 
 
+def _batches(lengths: np.ndarray):
+    """Index arrays of the non-empty texts, shortest first, each batch at most `_BATCH_CHARS`
+    characters once padded to its longest (a longer text alone)."""
+    order = np.argsort(lengths, kind="stable")
+    order = order[lengths[order] > 0]
+    i = 0
+    while i < len(order):
+        ahead = lengths[order[i : i + _BATCH_CHARS]]  # sorted: a batch's width is its last length
+        stop = i + max(1, int(np.sum(ahead * np.arange(1, len(ahead) + 1) <= _BATCH_CHARS)))
+        yield order[i:stop]
+        i = stop
+
+
 def _shift_sum(taps: np.ndarray, dilation: int) -> np.ndarray:
     """A same-length convolution of three taps from each position's share through each tap
     (batch x length x (3 * out) or batch x length x 3 x out): before + here + after."""
@@ -112,7 +125,7 @@ def _conv(x: np.ndarray, w: np.ndarray, b: np.ndarray, dilation: int) -> np.ndar
     return out
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # arrays inside: compare what it finds, not the object
 class NameTagger:
     """The tagger's arrays (see WEIGHTS; conv weights as taps x in x out) and the characters they
     read: `chars` the embedded ones, `stat_chars` / `stat_rows` the fixed per-character numbers."""
@@ -129,7 +142,7 @@ class NameTagger:
     def __post_init__(self):
         object.__setattr__(self, "_index", embedding_index(self.chars))
         object.__setattr__(self, "_features", feature_table(self.stat_chars, self.stat_rows))
-        if self.weights:  # the first layer per character and tap, computed once (see probabilities)
+        if self.weights:  # the first layer per character and tap, computed once (see logits)
             w1 = self.weights["conv1_w"]
             inputs = np.concatenate([self.weights["embedding"][self._index], self._features], axis=1)
             first = (inputs @ w1.transpose(1, 0, 2).reshape(w1.shape[1], -1)).astype(np.float32)
@@ -215,7 +228,7 @@ class NameTagger:
         return h @ w["out_w"] + w["out_b"]
 
     def _reference(self, texts: Sequence[str]) -> np.ndarray:
-        """The forward pass as trained (logits), layer by layer: what `probabilities` computes faster."""
+        """The forward pass as trained (logits), layer by layer: what `logits` computes faster."""
         w = self.weights
         ids, features, mask = self.inputs(texts)
         keep = mask[..., None].astype(np.float32)
@@ -233,31 +246,19 @@ class NameTagger:
         out: list[list[pii.Span]] = [[] for _ in texts]
         cp, lengths, where = _near_chinese(texts)
         starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
-        order = np.argsort(lengths, kind="stable")
-        order = order[lengths[order] > 0]
-        i = 0
-        while i < len(order):
-            ahead = lengths[order[i : i + _BATCH_CHARS]]  # sorted: a batch's width is its last length
-            stop = i + max(1, int(np.sum(ahead * np.arange(1, len(ahead) + 1) <= _BATCH_CHARS)))
-            batch = order[i:stop]
-            width = int(lengths[batch[-1]])
-            mask = np.arange(width) < lengths[batch][:, None]
-            positions = starts[batch][:, None] + np.arange(width)
-            chars = cp[positions[mask]]
+        for batch in _batches(lengths):
+            mask = np.arange(int(lengths[batch[-1]])) < lengths[batch][:, None]
+            chars = cp[(starts[batch][:, None] + np.arange(mask.shape[1]))[mask]]
             logits = self.logits(chars, mask)
             cjk = np.zeros(mask.shape, dtype=bool)
             cjk[mask] = (chars >= 0x3400) & (chars <= 0x9FFF)
             labels = np.where(cjk, logits.argmax(axis=-1), OUT)  # names in Chinese characters only
             rows = np.flatnonzero((labels != OUT).any(axis=1))
-            if not len(rows):
-                i = stop
-                continue
             z = logits[rows]
             name_p = 1.0 - 1.0 / np.exp(z - z[..., OUT : OUT + 1]).sum(axis=-1)  # 1 - softmax[OUT]
             for row, p in zip(rows.tolist(), name_p, strict=True):
                 k = int(batch[row])
                 out[k] = self._spans(labels[row], p, where[starts[k] : starts[k] + lengths[k]])
-            i = stop
         return out
 
     def find(self, text: str) -> list[pii.Span]:
