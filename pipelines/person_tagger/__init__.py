@@ -10,13 +10,14 @@ of Still, and its output carries nothing of anybody's chats):
 - Chat templates with slots for names, kin terms and name-like words (pipelines/person_tagger/
   chat.py, and the development splits of the labelled set, pipelines/anonymize/labelled.py),
   filled at random: how chats name people (桂花呢？, 晚点我去接明轩) and what must stay
-  (外婆, 陈皮, 雷阵雨). The labelled set's `held_out` split is never trained on; a share of the
-  chat templates (`validation_templates`) is kept out for the report's validation numbers.
+  (外婆, 陈皮, 雷阵雨). The labelled set's `held_out` and `fresh*` splits are never trained on; a
+  share of each template set (`validation_templates`) is kept out for the report's validation.
 
 Each character's fixed inputs come from the person-name model (conf/anonymize `person`): how likely
 it is as a surname, middle or last character of a name, and as a word of its own.
 
-Torch trains it (CPU, a few minutes); the weights are written as numpy arrays for the runtime.
+Torch trains it (one CPU thread, about a minute); the weights are written as numpy arrays for the
+runtime.
 """
 
 from __future__ import annotations
@@ -164,7 +165,8 @@ def _network(vocab_size: int, cfg: DictConfig):
     from torch import nn
 
     class Tagger(nn.Module):
-        """runtime.person_tagger's forward pass, in torch."""
+        """runtime.person_tagger's forward pass, in torch (kernels of three: the runtime sums three
+        taps)."""
 
         def __init__(self):
             super().__init__()
