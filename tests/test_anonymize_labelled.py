@@ -57,7 +57,7 @@ def test_the_held_out_split_shares_no_word_and_no_template_with_those_tuned_on()
             assert not set(labelled.pools(tuned)[key]) & set(held_out[key]), (tuned, key)
 
 
-@pytest.mark.parametrize("split", ["held_out", "fresh", "fresh2"])
+@pytest.mark.parametrize("split", ["held_out", "fresh", "fresh2", "fresh3"])
 def test_no_template_of_a_split_never_trained_on_is_in_the_taggers_training(split):
     from pipelines.person_tagger.chat import SETS
 
@@ -95,22 +95,23 @@ def test_members_are_masked_as_members_and_phones_and_addresses_stay_exact(maske
 
 def test_outsiders_names_are_masked_with_few_false_alarms(masked, split):
     """The finder's rules and its trained tagger, as measured on 2026-12-07 less a margin
-    (bench/RESULTS.md). The tagger trains on the development splits (recall 1.00 there). held_out,
-    fresh and fresh2 were written by helpers who never saw the finder or the tagger, and were never
-    trained or tuned on: held_out 0.964 / 0.957, fresh 0.930 / 0.917, fresh2 0.894 / 0.954 (the
-    rules alone: 0.878, 0.786, 0.809 recall). Without the finder recall is 0.06 to 0.21."""
+    (bench/RESULTS.md). The tagger trains on the development splits (recall 1.00 there). held_out
+    and the fresh splits were written by helpers who never saw the finder or the tagger, and were
+    never trained or tuned on: held_out 0.956 / 0.971, fresh 0.936 / 0.974, fresh2 0.892 / 0.966,
+    fresh3 0.922 / 0.944 (the rules alone: 0.878, 0.786, 0.809, 0.806 recall). Without the finder
+    recall is 0.06 to 0.21."""
     messages, result = masked
     person = labelled.score(result.spans, messages)["PERSON"]
-    recall = {"held_out": 0.93, "fresh": 0.9, "fresh2": 0.86}.get(split, 0.97)
-    precision = {"held_out": 0.93, "fresh": 0.89, "fresh2": 0.92}.get(split, 0.94)
+    recall = {"held_out": 0.93, "fresh": 0.91, "fresh2": 0.86, "fresh3": 0.89}.get(split, 0.97)
+    precision = {"fresh3": 0.91}.get(split, 0.94)
     assert person["recall"] >= recall and person["precision"] >= precision, person
 
 
 def test_kin_terms_are_never_masked_and_name_like_words_seldom(masked, split):
     """Decoys kept, as measured on 2026-12-07, less a margin: 0.94 to 0.97 on dev, dev2, dev3;
-    0.86 on dev4 and 0.87 on held_out (words that are also names: 陈皮, 刘海, 杨梅); fresh 0.53 and
-    fresh2 0.71, whose decoys (fruit, vegetables, market produce) all stand where names stand and
-    which the tagger reads as names half the time (the rules alone: 0.87, 0.79)."""
+    0.87 on dev4 and 0.91 on held_out (words that are also names: 陈皮, 刘海, 杨梅); 0.87, 0.79 and
+    0.80 on the fresh splits, whose decoys all stand where names stand (fresh2: 0.79 by the rules
+    alone too)."""
     messages, result = masked
     pools = labelled.pools(split)
     kept = {w: [0, 0] for w in (*pools["K"], *pools["D"])}  # word -> [occurrences, kept]
@@ -121,8 +122,8 @@ def test_kin_terms_are_never_masked_and_name_like_words_seldom(masked, split):
             kept[word][1] += min(text.count(word), m.text.count(word) - inside_label)
     assert all(kept[k][1] == kept[k][0] for k in pools["K"]), {k: kept[k] for k in pools["K"]}
     decoys = [kept[d] for d in pools["D"]]
-    floor = {"dev": 0.94, "dev2": 0.94, "dev3": 0.9, "dev4": 0.82, "held_out": 0.83, "fresh": 0.48,
-             "fresh2": 0.66}[split]  # fmt: skip
+    floor = {"dev": 0.94, "dev2": 0.92, "dev3": 0.9, "dev4": 0.83, "held_out": 0.88, "fresh": 0.83,
+             "fresh2": 0.75, "fresh3": 0.77}[split]  # fmt: skip
     assert sum(k for _, k in decoys) >= floor * sum(n for n, _ in decoys), kept
 
 

@@ -120,7 +120,8 @@ def project(built, tmp_path) -> Path:
 
 def test_repro_builds_training_data_from_the_demo(built):
     project, out = built
-    text_stages = {"config", "demo_data", "ingest", "anonymize", "memory", "sft_data", *MODEL_STAGES}
+    text_stages = {"config", "demo_data", "ingest", "person_tagger", "anonymize", "memory", "sft_data",
+                   *MODEL_STAGES}  # fmt: skip
     assert stages_run(out) == {*text_stages, *VOICE_STAGES, *FACE_STAGES}
     voice = json.loads((project / "data/processed/voice_features/report.json").read_text(encoding="utf-8"))
     assert voice["pieces"] > 10

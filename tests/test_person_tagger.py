@@ -168,7 +168,7 @@ def test_the_stage_writes_the_tagger_and_its_report(tmp_path):
 
 
 def test_the_trained_tagger_finds_names_in_chat_templates_it_never_saw(person_tagger):
-    """The stage's validation templates (kept out of training): measured recall 0.85, precision
-    0.97 with conf/person_tagger, less a margin."""
+    """The stage's validation templates (a tenth of each set, kept out of training): measured
+    recall 0.84, precision 0.98 with conf/person_tagger, less a margin."""
     v = person_tagger.meta["trained"]["validation"]
     assert v["recall"] >= 0.75 and v["precision"] >= 0.9, v
