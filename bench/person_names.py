@@ -122,13 +122,8 @@ def quality() -> None:
 
 def decoys_kept(split: str, messages, masked_texts) -> float:
     """The share of the split's name-like words (outside labelled names) still in the masked text."""
-    total = kept = 0
-    for m, text in zip(messages, masked_texts, strict=True):
-        for word in labelled.pools(split)["D"]:
-            n = m.text.count(word) - sum(m.text[s:e].count(word) for s, e, _ in m.spans)
-            total += n
-            kept += min(text.count(word), n)
-    return kept / total
+    kept = labelled.words_kept(messages, masked_texts, labelled.pools(split)["D"]).values()
+    return sum(k for _, k in kept) / sum(n for n, _ in kept)
 
 
 def throughput(messages: int) -> None:

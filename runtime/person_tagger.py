@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import os
+import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,11 +30,10 @@ from pathlib import Path
 import numpy as np
 
 from runtime import pii
+from runtime.person import ENTITY, SCORE  # the rule finder's: its names and these are one kind
 
 FORMAT = 1
 MODEL_FILE = "person_tagger.npz"  # how the stage's output and the bundle's person/ name the tagger
-ENTITY = "PERSON"
-SCORE = 0.55  # the rule finder's (runtime.person.SCORE): a title's 0.6 still wins a tie
 PAD, UNKNOWN = 0, 1  # embedding rows: padding, a character the training saw too seldom
 OUT, BEGIN, INSIDE = 0, 1, 2  # labels: not a name, a name begins, inside one
 STATS = ("surname", "middle", "last", "word")  # per-character numbers from the name model and dictionary
@@ -53,7 +53,7 @@ def feature_table(chars: str, rows: np.ndarray) -> np.ndarray:
     if chars:
         table[_codepoints(chars), : len(STATS)] = rows
     cp = np.arange(_BMP)
-    cjk = (cp >= 0x3400) & (cp <= 0x9FFF)
+    cjk = _is_cjk(cp)
     alnum = ((cp >= 0x30) & (cp <= 0x39)) | ((cp >= 0x41) & (cp <= 0x5A)) | ((cp >= 0x61) & (cp <= 0x7A))
     table[:, len(STATS)] = cjk
     table[:, len(STATS) + 1] = alnum
@@ -69,6 +69,10 @@ def embedding_index(chars: str) -> np.ndarray:
     return index
 
 
+def _is_cjk(cp: np.ndarray) -> np.ndarray:
+    return (cp >= 0x3400) & (cp <= 0x9FFF)  # runtime.person's CJK runs: the characters names are read in
+
+
 def _codepoints(text: str) -> np.ndarray:
     return np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32).astype(np.int64)
 
@@ -82,7 +86,7 @@ def _near_chinese(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndar
     text_of = np.repeat(np.arange(len(texts)), lengths)
     first = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
     here = np.arange(len(cp))
-    cjk = (cp >= 0x3400) & (cp <= 0x9FFF)
+    cjk = _is_cjk(cp)
     before = np.maximum.accumulate(np.where(cjk, here, -_REACH - 1))  # the last Chinese one so far
     after = np.minimum.accumulate(np.where(cjk, here, len(cp) + _REACH)[::-1])[::-1]
     near = ((here - before <= _REACH) & (before >= first[text_of])) | (
@@ -111,17 +115,6 @@ def _shift_sum(taps: np.ndarray, dilation: int) -> np.ndarray:
     out = taps[:, :, 1].copy()
     out[:, dilation:] += taps[:, :-dilation, 0]
     out[:, :-dilation] += taps[:, dilation:, 2]
-    return out
-
-
-def _conv(x: np.ndarray, w: np.ndarray, b: np.ndarray, dilation: int) -> np.ndarray:
-    """Same-length 1-D convolution over axis 1: x (batch, length, in), w (taps, in, out)."""
-    taps, length = w.shape[0], x.shape[1]
-    reach = dilation * (taps // 2)
-    padded = np.pad(x, ((0, 0), (reach, reach), (0, 0)))
-    out = b + padded[:, :length] @ w[0]
-    for t in range(1, taps):
-        out += padded[:, t * dilation : t * dilation + length] @ w[t]
     return out
 
 
@@ -179,21 +172,27 @@ class NameTagger:
                 f"{path} not found: the person tagger is built by `dvc repro person_tagger` and ships "
                 "in the bundle's person/ folder; rebuild the bundle (dvc repro package)"
             )
-        with np.load(path, allow_pickle=False) as z:
-            meta = json.loads(str(z["meta"]))
-            if meta.get("format") != FORMAT:
-                raise ValueError(
-                    f"{path}: person tagger format {meta.get('format')}, this runtime reads {FORMAT}: "
-                    "rebuild it (dvc repro person_tagger package) or run the runtime it was built with"
-                )
-            missing = [k for k in (*WEIGHTS, "chars", "stat_chars", "stat_rows") if k not in z.files]
-            if missing:
-                raise ValueError(f"{path} lacks {missing}: rebuild it (dvc repro person_tagger)")
-            return cls(
-                chars=str(z["chars"]), stat_chars=str(z["stat_chars"]), stat_rows=z["stat_rows"],
-                weights={k: z[k] for k in WEIGHTS}, min_score=float(meta["min_score"]),
-                common_word=float(meta["common_word"]), meta=meta,
-            )  # fmt: skip
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                arrays = {k: z[k] for k in z.files}
+        except (OSError, ValueError, zipfile.BadZipFile) as e:
+            raise ValueError(
+                f"{path} is not a person tagger file ({e}): rebuild it (dvc repro person_tagger)"
+            ) from e
+        missing = [k for k in (*WEIGHTS, "chars", "stat_chars", "stat_rows", "meta") if k not in arrays]
+        if missing:
+            raise ValueError(f"{path} lacks {missing}: rebuild it (dvc repro person_tagger)")
+        meta = json.loads(str(arrays["meta"]))
+        if meta.get("format") != FORMAT:
+            raise ValueError(
+                f"{path}: person tagger format {meta.get('format')}, this runtime reads {FORMAT}: "
+                "rebuild it (dvc repro person_tagger package) or run the runtime it was built with"
+            )
+        return cls(
+            chars=str(arrays["chars"]), stat_chars=str(arrays["stat_chars"]), stat_rows=arrays["stat_rows"],
+            weights={k: arrays[k] for k in WEIGHTS}, min_score=float(meta["min_score"]),
+            common_word=float(meta["common_word"]), meta=meta,
+        )  # fmt: skip
 
     # ------------------------------------------------------------------ reading
 
@@ -218,23 +217,13 @@ class NameTagger:
         Both layers are sums of each position's neighbours through the taps. The first is linear in
         what a character brings (its embedding and features), so each character's share through
         each tap was computed once at load: a look-up instead of a product per character. The
-        second takes one product for its three taps, then shifts. `_reference` is the plain form."""
+        second takes one product for its three taps, then shifts (the tests hold the plain form)."""
         w = self.weights
         keep = mask[..., None].astype(np.float32)
         taps = np.zeros((*mask.shape, *self._first.shape[1:]), dtype=np.float32)
         taps[mask] = self._first[cp]
         h = np.maximum(w["conv1_b"] + _shift_sum(taps, 1), 0.0) * keep
         h = np.maximum(w["conv2_b"] + _shift_sum(h @ self._second, 2), 0.0) * keep
-        return h @ w["out_w"] + w["out_b"]
-
-    def _reference(self, texts: Sequence[str]) -> np.ndarray:
-        """The forward pass as trained (logits), layer by layer: what `logits` computes faster."""
-        w = self.weights
-        ids, features, mask = self.inputs(texts)
-        keep = mask[..., None].astype(np.float32)
-        x = np.concatenate([w["embedding"][ids], features], axis=-1) * keep
-        h = np.maximum(_conv(x, w["conv1_w"], w["conv1_b"], 1), 0.0) * keep
-        h = np.maximum(_conv(h, w["conv2_w"], w["conv2_b"], 2), 0.0) * keep
         return h @ w["out_w"] + w["out_b"]
 
     def find_all(self, texts: Sequence[str]) -> list[list[pii.Span]]:
@@ -251,7 +240,7 @@ class NameTagger:
             chars = cp[(starts[batch][:, None] + np.arange(mask.shape[1]))[mask]]
             logits = self.logits(chars, mask)
             cjk = np.zeros(mask.shape, dtype=bool)
-            cjk[mask] = (chars >= 0x3400) & (chars <= 0x9FFF)
+            cjk[mask] = _is_cjk(chars)
             labels = np.where(cjk, logits.argmax(axis=-1), OUT)  # names in Chinese characters only
             rows = np.flatnonzero((labels != OUT).any(axis=1))
             z = logits[rows]

@@ -114,12 +114,7 @@ def test_kin_terms_are_never_masked_and_name_like_words_seldom(masked, split):
     alone too)."""
     messages, result = masked
     pools = labelled.pools(split)
-    kept = {w: [0, 0] for w in (*pools["K"], *pools["D"])}  # word -> [occurrences, kept]
-    for m, text in zip(messages, result.texts, strict=True):
-        for word in kept:
-            inside_label = sum(m.text[s:e].count(word) for s, e, _ in m.spans)
-            kept[word][0] += m.text.count(word) - inside_label
-            kept[word][1] += min(text.count(word), m.text.count(word) - inside_label)
+    kept = labelled.words_kept(messages, result.texts, [*pools["K"], *pools["D"]])
     assert all(kept[k][1] == kept[k][0] for k in pools["K"]), {k: kept[k] for k in pools["K"]}
     decoys = [kept[d] for d in pools["D"]]
     floor = {"dev": 0.94, "dev2": 0.92, "dev3": 0.9, "dev4": 0.83, "held_out": 0.88, "fresh": 0.83,

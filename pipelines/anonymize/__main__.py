@@ -19,7 +19,7 @@ from runtime.person_tagger import NameTagger
 def metrics(report: dict, c, names_model=None, ner=None, tagger=None) -> dict:
     """The few numbers `dvc metrics show` tracks between runs, and how well the configured
     recognisers mask the labelled Chinese set (pipelines/anonymize/labelled.py): precision and
-    recall per entity type on each split (`held_out`, `fresh` and `fresh2` were never tuned or
+    recall per entity type on each split (`held_out` and the `fresh` splits were never tuned or
     trained on). `c`: conf/anonymize."""
     keys = ("messages_in", "messages_out", "removed_excluded_speaker", "target_messages", "speakers", "chats")
     quality = {

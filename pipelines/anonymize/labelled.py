@@ -1253,6 +1253,18 @@ def evaluate(
     return score(masked.spans, messages)
 
 
+def words_kept(messages: list[Labelled], masked_texts, words) -> dict[str, list[int]]:
+    """word -> [times written outside the labelled names, times still there after masking]: how
+    often the kin terms and name-like words of a split survive."""
+    kept = {w: [0, 0] for w in words}
+    for m, text in zip(messages, masked_texts, strict=True):
+        for word, counts in kept.items():
+            outside = m.text.count(word) - sum(m.text[s:e].count(word) for s, e, _ in m.spans)
+            counts[0] += outside
+            counts[1] += min(text.count(word), outside)
+    return kept
+
+
 def score(spans_per_message, messages: list[Labelled]) -> dict:
     """Precision and recall per entity type; `spans_per_message[i]`: the masker's resolved spans in
     messages[i] (objects with start, end, entity)."""
