@@ -160,7 +160,8 @@ class NameModel:
 
 class PersonFinder:
     """PERSON spans in text under one `NameModel`, and with a learned tagger (runtime/person_tagger.py)
-    when one is given: its names join the rules' (overlapping findings become one span)."""
+    when one is given: its names join the rules' (overlapping findings become one span), and the
+    rules' names it reads as plainly no name (发张图) are dropped."""
 
     def __init__(self, model: NameModel, tagger: NameTagger | None = None):
         self.model = model
@@ -181,17 +182,21 @@ class PersonFinder:
         found = [self._rules(text) for text in texts]
         if self.tagger is None:
             return found
-        for i, tagged in enumerate(self.tagger.find_all(texts)):
-            tagged = [s for s in tagged if not self._vetoed(texts[i], s)]
-            if tagged:
-                found[i] = pii.resolve_spans([*found[i], *tagged])
+        floor = self.tagger.rule_floor
+        for i, (read, sure) in enumerate(self.tagger.read_all(texts, found)):
+            rules = [s for s, p in zip(found[i], sure, strict=True) if p >= floor]
+            tagged = [r.span for r in read if not self._vetoed(texts[i], *r)]
+            found[i] = pii.resolve_spans([*rules, *tagged]) if tagged else rules
         return found
 
-    def _vetoed(self, text: str, span: pii.Span) -> bool:
+    def _vetoed(self, text: str, span: pii.Span, confidence: float) -> bool:
         """A name the tagger read that is a kin term (孙女), a word too common to be a name (居然,
-        东西), or the start of a longer word (小孙 of 小孙子; a full name like 周杰伦 excepted)."""
+        东西: unless the tagger is sure, 光明呢？), or the start of a longer word (小孙 of 小孙子; a
+        full name like 周杰伦 excepted)."""
         m, name = self.model, text[span.start : span.end]
-        if name in m.not_names or m.words.get(name, -99.0) > self.tagger.common_word:
+        if name in m.not_names:
+            return True
+        if m.words.get(name, -99.0) > self.tagger.common_word and confidence < self.tagger.word_name_score:
             return True
         longer = text[span.start : span.end + 1]
         return span.end < len(text) and longer in m.words and longer not in m.full_names

@@ -26,13 +26,14 @@ import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
 from runtime import pii
 from runtime.person import ENTITY, SCORE  # the rule finder's: its names and these are one kind
 
-FORMAT = 1
+FORMAT = 2  # 2: word_name_score, rule_floor
 MODEL_FILE = "person_tagger.npz"  # how the stage's output and the bundle's person/ name the tagger
 PAD, UNKNOWN = 0, 1  # embedding rows: padding, a character the training saw too seldom
 OUT, BEGIN, INSIDE = 0, 1, 2  # labels: not a name, a name begins, inside one
@@ -43,6 +44,13 @@ _BMP = 0x10000  # characters past the Basic Multilingual Plane read as UNKNOWN /
 _REACH = 3  # characters either side a label depends on: one through the first layer, two the second
 _OTHER = 0xFFFD  # how such a character reads: the replacement character (unknown, class "other")
 _BATCH_CHARS = 65536  # characters per batch (padded): bounds memory on a million messages
+
+
+class Reading(NamedTuple):
+    span: pii.Span
+    confidence: float  # mean P(name) of its characters
+
+
 WEIGHTS = ("embedding", "conv1_w", "conv1_b", "conv2_w", "conv2_b", "out_w", "out_b")
 
 
@@ -75,6 +83,16 @@ def _is_cjk(cp: np.ndarray) -> np.ndarray:
 
 def _codepoints(text: str) -> np.ndarray:
     return np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32).astype(np.int64)
+
+
+def _confidences(spans: Sequence[pii.Span], name_p: np.ndarray, origin: np.ndarray) -> list[float]:
+    """Mean P(name) over each span; `origin`: where each character read stands in the text (a span
+    of Chinese characters is read whole)."""
+    out = []
+    for span in spans:
+        a, z = np.searchsorted(origin, [span.start, span.end])
+        out.append(float(name_p[a:z].mean()) if z - a == span.end - span.start else 1.0)
+    return out
 
 
 def _near_chinese(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -129,7 +147,10 @@ class NameTagger:
     weights: dict[str, np.ndarray]
     min_score: float = 0.5  # mean P(name) = 1 - P(OUT) over a span below this: not a name
     common_word: float = -11.0  # a span the dictionary knows as a word likelier than this (居然, 东西)
-    # is not a name: applied by runtime.person.PersonFinder, which holds the dictionary
+    # is not a name: applied by runtime.person.PersonFinder, which holds the dictionary ...
+    word_name_score: float = 1.0  # ... unless its mean P(name) reaches this: 光明呢？, 碰到高峰了
+    rule_floor: float = 0.0  # a name the rule finder reads is dropped where the mean P(name) of its
+    # characters is below this (发张图, 杨梅酒: the context the rules' cue lists do not know)
     meta: dict | None = None  # how it was trained and what it scored
 
     def __post_init__(self):
@@ -154,6 +175,8 @@ class NameTagger:
             "format": FORMAT,
             "min_score": self.min_score,
             "common_word": self.common_word,
+            "word_name_score": self.word_name_score,
+            "rule_floor": self.rule_floor,
         }
         with tmp.open("wb") as f:
             np.savez_compressed(
@@ -190,8 +213,8 @@ class NameTagger:
             )
         return cls(
             chars=str(arrays["chars"]), stat_chars=str(arrays["stat_chars"]), stat_rows=arrays["stat_rows"],
-            weights={k: arrays[k] for k in WEIGHTS}, min_score=float(meta["min_score"]),
-            common_word=float(meta["common_word"]), meta=meta,
+            weights={k: arrays[k] for k in WEIGHTS}, meta=meta,
+            **{k: float(meta[k]) for k in ("min_score", "common_word", "word_name_score", "rule_floor")},
         )  # fmt: skip
 
     # ------------------------------------------------------------------ reading
@@ -226,13 +249,18 @@ class NameTagger:
         h = np.maximum(w["conv2_b"] + _shift_sum(h @ self._second, 2), 0.0) * keep
         return h @ w["out_w"] + w["out_b"]
 
-    def find_all(self, texts: Sequence[str]) -> list[list[pii.Span]]:
-        """PERSON spans of every text, read in batches of similar length.
+    def read_all(
+        self, texts: Sequence[str], asked: Sequence[Sequence[pii.Span]] | None = None
+    ) -> list[tuple[list[Reading], list[float]]]:
+        """Per text: the names it reads (span and confidence), and its confidence in each span
+        `asked[i]` names in texts[i] (the rule finder's names, spans of Chinese characters), read in
+        batches of similar length.
 
         Only Chinese characters are labelled, and each sees three characters either side (the two
         layers' reach): beyond that, a run of other characters (English, digits, links) changes
         nothing, so it is read only up to three characters from the nearest Chinese one."""
-        out: list[list[pii.Span]] = [[] for _ in texts]
+        asked = asked or [()] * len(texts)
+        out: list[tuple[list[Reading], list[float]]] = [([], [1.0] * len(a)) for a in asked]
         cp, lengths, where = _near_chinese(texts)
         starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
         for batch in _batches(lengths):
@@ -242,26 +270,34 @@ class NameTagger:
             cjk = np.zeros(mask.shape, dtype=bool)
             cjk[mask] = _is_cjk(chars)
             labels = np.where(cjk, logits.argmax(axis=-1), OUT)  # names in Chinese characters only
-            rows = np.flatnonzero((labels != OUT).any(axis=1))
+            questions = np.fromiter((len(asked[k]) > 0 for k in batch.tolist()), dtype=bool, count=len(batch))
+            rows = np.flatnonzero((labels != OUT).any(axis=1) | questions)
             z = logits[rows]
             name_p = 1.0 - 1.0 / np.exp(z - z[..., OUT : OUT + 1]).sum(axis=-1)  # 1 - softmax[OUT]
             for row, p in zip(rows.tolist(), name_p, strict=True):
                 k = int(batch[row])
-                out[k] = self._spans(labels[row], p, where[starts[k] : starts[k] + lengths[k]])
+                origin = where[starts[k] : starts[k] + lengths[k]]
+                out[k] = self._spans(labels[row], p, origin), _confidences(asked[k], p, origin)
         return out
+
+    def find_all(self, texts: Sequence[str]) -> list[list[pii.Span]]:
+        """PERSON spans of every text."""
+        return [[r.span for r in names] for names, _ in self.read_all(texts)]
 
     def find(self, text: str) -> list[pii.Span]:
         return self.find_all([text])[0]
 
-    def _spans(self, labels: np.ndarray, name_p: np.ndarray, origin: np.ndarray) -> list[pii.Span]:
+    def _spans(self, labels: np.ndarray, name_p: np.ndarray, origin: np.ndarray) -> list[Reading]:
         """Runs of BEGIN INSIDE… (an INSIDE after OUT opens one too: the model's stray label) of two
         or more characters whose mean P(name) reaches min_score; `origin`: where each character read
         stands in the text."""
         spans, start, name_p = [], None, name_p.tolist()
         for j, label in enumerate([*labels.tolist()[: len(origin)], OUT]):
             if start is not None and label != INSIDE:
-                if j - start >= 2 and sum(name_p[start:j]) >= self.min_score * (j - start):
-                    spans.append(pii.Span(int(origin[start]), int(origin[j - 1]) + 1, ENTITY, SCORE))
+                mean = sum(name_p[start:j]) / (j - start)
+                if j - start >= 2 and mean >= self.min_score:
+                    span = pii.Span(int(origin[start]), int(origin[j - 1]) + 1, ENTITY, SCORE)
+                    spans.append(Reading(span, mean))
                 start = None
             if label == BEGIN or (label == INSIDE and start is None):
                 start = j

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 
 import numpy as np
 import pytest
@@ -16,7 +17,7 @@ from tiny_llm import build_tiny_tagger
 from pipelines import person_tagger as stage
 from runtime import pii
 from runtime.person import PersonFinder
-from runtime.person_tagger import FORMAT, MODEL_FILE, OUT, NameTagger
+from runtime.person_tagger import FORMAT, MODEL_FILE, OUT, NameTagger, Reading
 from tests.conftest import REPO
 
 CONF = OmegaConf.load(REPO / "conf" / "person_tagger" / "default.yaml")
@@ -48,13 +49,19 @@ def reference_logits(tagger: NameTagger, texts) -> np.ndarray:
     return h @ w["out_w"] + w["out_b"]
 
 
-def decode_reference(tagger: NameTagger, text: str) -> list[pii.Span]:
-    """Spans decoded from the plain forward pass over the whole text."""
+def reference_name_p(tagger: NameTagger, text: str) -> np.ndarray:
+    """P(name) per character, from the plain forward pass over the whole text."""
+    logits = reference_logits(tagger, [text])[0]
+    z = np.exp(logits - logits.max(-1, keepdims=True))
+    return 1 - z[:, OUT] / z.sum(-1)
+
+
+def decode_reference(tagger: NameTagger, text: str) -> list:
+    """Names (span, confidence) decoded from the plain forward pass over the whole text."""
     logits = reference_logits(tagger, [text])[0]
     cjk = np.array([0x3400 <= ord(c) <= 0x9FFF for c in text])
     labels = np.where(cjk, logits.argmax(-1), OUT)
-    z = np.exp(logits - logits.max(-1, keepdims=True))
-    return tagger._spans(labels, 1 - z[:, OUT] / z.sum(-1), np.arange(len(text)))
+    return tagger._spans(labels, reference_name_p(tagger, text), np.arange(len(text)))
 
 
 def test_numpy_computes_the_torch_network_it_was_trained_as():
@@ -68,16 +75,28 @@ def test_numpy_computes_the_torch_network_it_was_trained_as():
 
 
 def test_the_fast_path_finds_what_the_plain_forward_pass_finds_on_any_text():
-    """find_all reads each layer through look-ups and shifts, and skips what lies more than three
-    characters from any Chinese one: the spans are exactly those of the full forward pass."""
+    """read_all reads each layer through look-ups and shifts, and skips what lies more than three
+    characters from any Chinese one: the names, and the confidence in the spans it is asked about
+    (runs of Chinese characters, as the rule finder's), are those of the full forward pass."""
     tagger, _ = build_tiny_tagger(seed=1)
     tagger.weights["out_w"] *= 50  # labels that change with the characters: all three appear
     rng = random.Random(0)
     pool = list("张伟王芳桂花呢叫她下来吃饭了接明轩说今年") + list("abc 123,.!😀\n")
     texts = ["".join(rng.choice(pool) for _ in range(rng.randint(0, 40))) for _ in range(400)]
-    found = tagger.find_all(texts)
-    assert sum(map(len, found)) > 50  # random weights name plenty: the comparison is not vacuous
-    assert found == [decode_reference(tagger, t) for t in texts]
+    asked = [
+        [pii.Span(*m.span(), "PERSON", 0.55) for m in re.finditer("[\u4e00-\u9fff]{2,3}", t)][::2]
+        for t in texts
+    ]
+    read = tagger.read_all(texts, asked)
+    assert sum(len(names) for names, _ in read) > 50  # random weights name plenty: not vacuous
+    assert sum(map(len, asked)) > 200
+    for text, spans, (names, sure) in zip(texts, asked, read, strict=True):
+        want = decode_reference(tagger, text)
+        assert [r.span for r in names] == [r.span for r in want]
+        np.testing.assert_allclose([r.confidence for r in names], [r.confidence for r in want], atol=1e-5)
+        p = reference_name_p(tagger, text)
+        np.testing.assert_allclose(sure, [p[s.start : s.end].mean() for s in spans], atol=1e-5)
+    assert tagger.find_all(texts) == [[r.span for r in names] for names, _ in read]
 
 
 def test_a_text_reads_the_same_alone_as_in_any_batch():
@@ -118,18 +137,24 @@ def test_the_file_round_trips_and_bad_files_say_what_to_do(tmp_path):
 
 
 class FakeTagger:
-    """Names where the test says, for the finder's merge."""
+    """Names where the test says, read with the confidence it says (0.7 unless given), and the
+    confidence it says in the rules' names (1.0 unless given)."""
 
-    common_word = -11.0
+    common_word, word_name_score, rule_floor = -11.0, 0.9, 0.05
 
-    def __init__(self, names):
-        self.names = names
+    def __init__(self, names, rule_names=None):
+        self.names = names if isinstance(names, dict) else dict.fromkeys(names, 0.7)
+        self.rule_names = rule_names or {}
 
-    def find_all(self, texts):
+    def read_all(self, texts, asked):
         return [
-            [pii.Span(t.find(n), t.find(n) + len(n), "PERSON", 0.55) for n in self.names if n in t]
-            for t in texts
-        ]
+            (
+                [Reading(pii.Span(t.find(n), t.find(n) + len(n), "PERSON", 0.55), p)
+                 for n, p in self.names.items() if n in t],
+                [self.rule_names.get(t[s.start : s.end], 1.0) for s in spans],
+            )
+            for t, spans in zip(texts, asked, strict=True)
+        ]  # fmt: skip
 
 
 def test_the_finder_adds_the_taggers_names_to_its_rules_less_kin_terms_and_common_words(names_model):
@@ -141,6 +166,30 @@ def test_the_finder_adds_the_taggers_names_to_its_rules_less_kin_terms_and_commo
     wider = PersonFinder(names_model, FakeTagger(["见了张伟"]))  # overlapping findings: one span
     assert [text[s.start : s.end] for s in wider.find(text)] == ["见了张伟"]
     assert both.find_all([text, "", "好的"]) == [both.find(text), [], []]
+
+
+def test_a_given_name_that_is_an_everyday_word_needs_a_sure_tagger(names_model):
+    """光明 is a word (bright) and a name: read as a name where the tagger is sure."""
+
+    def names(text, confidence):
+        finder = PersonFinder(names_model, FakeTagger({"光明": confidence}))
+        return [text[s.start : s.end] for s in finder.find(text)]
+
+    assert names_model.words["光明"] > FakeTagger.common_word
+    assert names("光明呢？刚还在", 0.95) == names("光明，到家没", 0.95) == ["光明"]
+    assert names("光明呢？刚还在", 0.85) == []
+
+
+def test_the_tagger_overrules_a_rule_name_it_reads_as_plainly_no_name(names_model):
+    """发张图: the rules read 张图 as a surname and a given name; the tagger, seeing 发 and 看看,
+    gives it almost no chance (below rule_floor) and it stays."""
+    text = "发张图看看，张伟也要"
+    rules = PersonFinder(names_model)
+    assert [text[s.start : s.end] for s in rules.find(text)] == ["张图", "张伟"]
+    judged = PersonFinder(names_model, FakeTagger([], {"张图": 0.01}))
+    assert [text[s.start : s.end] for s in judged.find(text)] == ["张伟"]
+    unsure = PersonFinder(names_model, FakeTagger([], {"张图": 0.3}))
+    assert [text[s.start : s.end] for s in unsure.find(text)] == ["张图", "张伟"]
 
 
 # ----------------------------------------------------------------------------- the stage
@@ -184,8 +233,16 @@ def test_the_stage_writes_the_tagger_and_its_report(tmp_path):
     assert report["corpus"]["newspaper_sentences"] > 20000 and report["corpus"]["labelled_splits"]
     assert "held_out" not in report["corpus"]["labelled_splits"]
     assert tagger.meta["trained"]["loss_per_epoch"] == report["loss_per_epoch"]
-    assert tagger.min_score == CONF.min_score and tagger.common_word == CONF.common_word
-    assert set(json.loads((out / "metrics.json").read_text(encoding="utf-8"))) == {"validation", "loss"}
+    assert (tagger.min_score, tagger.common_word, tagger.word_name_score) == (
+        CONF.min_score,
+        CONF.common_word,
+        CONF.word_name_score,
+    )
+    assert set(json.loads((out / "metrics.json").read_text(encoding="utf-8"))) == {
+        "validation",
+        "validation_with_rules",
+        "loss",
+    }
 
 
 def test_the_trained_tagger_finds_names_in_chat_templates_it_never_saw(person_tagger):

@@ -34,7 +34,7 @@ from omegaconf import DictConfig
 
 from pipelines.stage import StageError
 from runtime import person_tagger
-from runtime.person import NameModel
+from runtime.person import NameModel, PersonFinder
 from runtime.person_tagger import BEGIN, INSIDE, OUT, NameTagger
 
 _SENTENCE_END = "。！？；"
@@ -250,9 +250,9 @@ def train(
     return NameTagger(chars, *stats, weights=_weights(net), min_score=cfg.min_score), losses
 
 
-def score(tagger: NameTagger, examples: Sequence[Example]) -> dict:
-    """Recall (a labelled name inside a found span) and precision (a found span touching one)."""
-    found = tagger.find_all([e.text for e in examples])
+def score(found: Sequence[Sequence], examples: Sequence[Example]) -> dict:
+    """Recall (a labelled name inside a found span) and precision (a found span touching one);
+    `found[i]`: the spans read in examples[i]."""
     names = caught = predicted = correct = 0
     for e, spans in zip(examples, found, strict=True):
         names += len(e.names)
@@ -306,8 +306,14 @@ def run(cfg: DictConfig, name_model: NameModel, log=None) -> tuple[NameTagger, d
         "characters_embedded": len(tagger.chars),
         "epochs": c.epochs,
         "loss_per_epoch": losses,
-        "validation": score(tagger, validation),  # the tagger alone, on chat templates it never saw
     }
     tagger = NameTagger(tagger.chars, tagger.stat_chars, tagger.stat_rows, tagger.weights,
-                        c.min_score, c.common_word, meta={"trained": report})  # fmt: skip
+                        c.min_score, c.common_word, c.word_name_score, c.rule_floor)  # fmt: skip
+    # on chat templates it never saw: the tagger alone, and the finder as anonymize reads (with the rules)
+    texts = [e.text for e in validation]
+    report["validation"] = score(tagger.find_all(texts), validation)
+    report["validation_with_rules"] = score(PersonFinder(name_model, tagger).find_all(texts), validation)
+    tagger = NameTagger(tagger.chars, tagger.stat_chars, tagger.stat_rows, tagger.weights,
+                        c.min_score, c.common_word, c.word_name_score, c.rule_floor,
+                        meta={"trained": report})  # fmt: skip
     return tagger, report

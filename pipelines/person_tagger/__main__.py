@@ -19,17 +19,19 @@ def main(argv: list[str] | None = None) -> None:
     out.mkdir(parents=True, exist_ok=True)
     tagger.save(out / MODEL_FILE)
     write_json(out / "report.json", report)
-    write_json(
-        out / "metrics.json", {"validation": report["validation"], "loss": report["loss_per_epoch"][-1]}
-    )
-    v = report["validation"]
+    metrics = {k: report[k] for k in ("validation", "validation_with_rules")}
+    write_json(out / "metrics.json", {**metrics, "loss": report["loss_per_epoch"][-1]})
+    v, f = report["validation"], report["validation_with_rules"]
     stage.log.info(
-        "person_tagger: %d examples, %d epochs; validation recall %.3f, precision %.3f -> %s",
+        "person_tagger: %d examples, %d epochs; validation recall / precision %.3f / %.3f alone, "
+        "%.3f / %.3f with the rules -> %s",
         report["corpus"]["newspaper_sentences"]
         + report["corpus"]["chat_messages"] * report["corpus"]["chat_weight"],
         report["epochs"],
         v["recall"],
         v["precision"],
+        f["recall"],
+        f["precision"],
         out / MODEL_FILE,
     )
 
