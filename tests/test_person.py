@@ -44,6 +44,7 @@ def names_in(finder, text):
         ("红包转给王建军了", ["王建军"]),  # a full name the dictionary knows as a word
         ("跟何雨彤说一声，梁梓萱也来", ["何雨彤", "梁梓萱"]),  # characters of children's names since 1998
         ("刘大爷家的狗又跑了", ["刘大爷"]),  # an elder: surname and kin title
+        ("刚才王哥打电话，李嫂说明天来", ["王哥", "李嫂"]),  # a neighbour or colleague, the same way
     ],
 )
 def test_names_of_people_are_found(finder, text, names):
@@ -65,6 +66,7 @@ def test_names_of_people_are_found(finder, text, names):
         "谢谢奶奶",  # 谢谢 is a word: no 谢奶奶
         "二叔问你好，三姨说不来了",  # kin terms: a prefix and a kin character
         "黄金周去哪玩",  # the dictionary's 黄金周 is no full name: 黄金 is a common word
+        "我大哥说表姐结婚了，小姐姐也去",  # kin terms with no surname before them
     ],
 )
 def test_ordinary_words_are_kept(finder, text):

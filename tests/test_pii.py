@@ -82,6 +82,7 @@ FOUND = [
     ("李老师好", "<PERSON>好"),
     ("欧阳建国教授说", "<PERSON>说"),
     ("张会计说没问题", "<PERSON>说没问题"),  # titles that also follow an organisation: right after a surname
+    ("郑老板娘和孙护士长都来了", "<PERSON>和<PERSON>都来了"),  # the longer title, whole
     ("好的，谢谢宋老师！", "好的，谢谢<PERSON>！"),  # 谢 is a surname too: the titled name is 宋老师
     ("Dr. Liu said hi", "<PERSON> said hi"),
     ("@王小明\u2005你好", "@<PERSON>\u2005你好"),
