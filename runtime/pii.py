@@ -184,7 +184,8 @@ _TITLES = "医生|大夫|老师|教授|律师|护士长|护士|师傅|经理|主
 _TITLE_GAP = rf"(?:(?![{_SURNAMES}]{_CJK}?(?:{_TITLES})){_CJK})"
 # titles that also follow organisations (农业部部长, 常务书记): only straight after a surname (谭会计)
 _SURNAME_TITLES = (
-    "医师|科长|处长|厂长|队长|所长|部长|站长|村长|班长|行长|社长|书记|支书|会计|老板娘|老板|总监|教练|警官|工程师"
+    "医师|科长|处长|厂长|队长|所长|部长|站长|村长|班长|行长|社长|书记|支书|"
+    "会计|老板娘|老板|总监|教练|警官|工程师"
 )
 _EN_TITLES = "Dr|Mr|Mrs|Ms|Miss|Prof|Doctor|Professor"
 MENTION_END = "\u2005"  # WeChat ends an @mention with a four-per-em space
