@@ -194,18 +194,23 @@ class PersonFinder:
         too common to be a name (居然, 东西: unless the tagger is sure, 光明呢？), or the start of
         a longer word (小孙 of 小孙子; a full name like 周杰伦 excepted)."""
         m, name = self.model, text[span.start : span.end]
-        if any(name[:k] in m.not_names for k in range(2, len(name) + 1)):  # 房东刚打电话来: 房东
+        if self._names_nobody(name):
             return True
         if m.words.get(name, -99.0) > self.tagger.common_word and confidence < self.tagger.word_name_score:
             return True
         longer = text[span.start : span.end + 1]
         return span.end < len(text) and longer in m.words and longer not in m.full_names
 
+    def _names_nobody(self, name: str) -> bool:
+        """A kin term or role, or a name that starts with one: 房东刚 of 房东刚打电话来 (房 is a
+        surname too)."""
+        return any(name[:k] in self.model.not_names for k in range(2, len(name) + 1))
+
     def _rules(self, text: str) -> list[pii.Span]:
         out: list[pii.Span] = []
         for run in _RUN.finditer(text):
             out += self._segment(text, *run.span())
-        return out
+        return [s for s in out if not self._names_nobody(text[s.start : s.end])]
 
     def given_name(self, name: str) -> str | None:
         """The two-character given name of a full name (建华 of 何建华), unless it is a common word

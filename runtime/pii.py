@@ -173,15 +173,17 @@ _SURNAMES = (
     "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘蒋蔡余杜叶程苏魏吕丁任"
     "沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付傅方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔"
     "汤常温康施文牛樊葛邢安齐易乔伍庞颜倪庄聂章鲁岳翟殷詹申欧耿关兰焦俞左柳甘祝包宁尚符舒阮柯纪梅童凌毕单"
-    "季裴霍涂成苗谷盛曲翁冉骆蓝路游辛靳管柴蒙鲍华喻祁蒲房滕屈饶解牟艾尤阳时穆农司卓古吉缪简车项连芦麦褚"
-)
+    "季裴霍涂成苗谷盛曲翁冉骆蓝路游辛靳管柴蒙鲍华喻祁蒲房滕屈饶解牟艾尤阳时穆农司卓古吉缪简车项芦麦褚"
+)  # not 连: far more often "even" (连班主任都知道了) than a surname
 _COMPOUND_SURNAMES = "欧阳|司马|诸葛|上官|东方|皇甫|令狐|慕容|尉迟|公孙|夏侯|长孙|宇文|司徒"
 SURNAMES = tuple(dict.fromkeys(_SURNAMES))  # single-character surnames, commonest first
 COMPOUND_SURNAMES = tuple(_COMPOUND_SURNAMES.split("|"))
 _TITLES = "医生|大夫|老师|教授|律师|护士长|护士|师傅|经理|主任|院长|校长|局长|阿姨|叔叔|伯伯|先生|女士|小姐"
-# a character between a surname and its title (王建国老师) that does not itself start a titled name:
-# 谢谢宋老师 is 宋老师, not 谢谢宋老师
-_TITLE_GAP = rf"(?:(?![{_SURNAMES}]{_CJK}?(?:{_TITLES})){_CJK})"
+# a character between a surname and its title (王建国老师) that does not itself start a titled name
+# (谢谢宋老师 is 宋老师, not 谢谢宋老师) and is no grammar word a given name never holds (到时候让阿姨
+# is no 时候让 阿姨)
+_GRAMMAR = "的了让说给跟叫是我你他她们这那就都也吗呢吧啊"
+_TITLE_GAP = rf"(?:(?![{_SURNAMES}]{_CJK}?(?:{_TITLES}))(?![{_GRAMMAR}]){_CJK})"
 # titles that also follow organisations (农业部部长, 常务书记): only straight after a surname (谭会计)
 _SURNAME_TITLES = (
     "医师|科长|处长|厂长|队长|所长|部长|站长|村长|班长|行长|社长|书记|支书|"

@@ -94,30 +94,31 @@ def test_members_are_masked_as_members_and_phones_and_addresses_stay_exact(maske
 
 def test_outsiders_names_are_masked_with_few_false_alarms(masked, split):
     """The finder's rules and its trained tagger, as measured on 2026-12-07 less a margin
-    (bench/RESULTS.md). The tagger trains on the development splits (recall 1.00 there). held_out
-    and the fresh splits were written by helpers who never saw the finder or the tagger, and were
-    never trained or tuned on: held_out 0.956 / 0.971, fresh 0.936 / 0.974, fresh2 0.892 / 0.966,
-    fresh3 0.922 / 0.944 (the rules alone: 0.878, 0.786, 0.809, 0.806 recall). Without the finder
-    recall is 0.06 to 0.21."""
+    (bench/RESULTS.md). The tagger trains on the development splits (recall 0.98 to 1.00 there).
+    held_out, fresh, fresh8 and fresh9 were written by helpers who never saw the finder or the tagger
+    and were never trained or tuned on: 0.984 / 0.972, 1.000 / 0.960, 0.963 / 0.945 and
+    0.940 / 0.908 (the rules alone: 0.891, 0.786, 0.777, 0.741 recall). Without the finder recall is
+    0.06 to 0.26."""
     messages, result = masked
     person = labelled.score(result.spans, messages)["PERSON"]
-    recall = {"held_out": 0.93, "fresh": 0.91, "fresh2": 0.86, "fresh3": 0.89}.get(split, 0.97)
-    precision = {"fresh3": 0.91}.get(split, 0.94)
+    recall = {"fresh8": 0.93, "fresh9": 0.91}.get(split, 0.96)
+    precision = {"fresh8": 0.92, "fresh9": 0.88}.get(split, 0.94)
     assert person["recall"] >= recall and person["precision"] >= precision, person
 
 
 def test_kin_terms_are_never_masked_and_name_like_words_seldom(masked, split):
-    """Decoys kept, as measured on 2026-12-07, less a margin: 0.94 to 0.97 on dev, dev2, dev3;
-    0.87 on dev4 and 0.91 on held_out (words that are also names: 陈皮, 刘海, 杨梅); 0.87, 0.79 and
-    0.80 on the fresh splits, whose decoys all stand where names stand (fresh2: 0.79 by the rules
-    alone too)."""
+    """Decoys kept, as measured on 2026-12-07, less a margin: 0.89 to 0.98 on most splits; 0.80,
+    0.77, 0.81 and 0.72 on fresh7, fresh, fresh8 and fresh9, whose decoys are brands, dishes and
+    places standing where names stand (周黑鸭, 王老吉, 黄山: the rules alone keep 0.58 to 0.87 of
+    them)."""
     messages, result = masked
     pools = labelled.pools(split)
     kept = labelled.words_kept(messages, result.texts, [*pools["K"], *pools["D"]])
     assert all(kept[k][1] == kept[k][0] for k in pools["K"]), {k: kept[k] for k in pools["K"]}
     decoys = [kept[d] for d in pools["D"]]
-    floor = {"dev": 0.94, "dev2": 0.92, "dev3": 0.9, "dev4": 0.83, "held_out": 0.88, "fresh": 0.83,
-             "fresh2": 0.75, "fresh3": 0.77}[split]  # fmt: skip
+    floor = {"dev": 0.94, "dev2": 0.86, "dev3": 0.9, "dev4": 0.86, "fresh2": 0.88, "fresh3": 0.88,
+             "fresh4": 0.9, "fresh5": 0.95, "fresh6": 0.9, "fresh7": 0.77, "held_out": 0.88,
+             "fresh": 0.74, "fresh8": 0.77, "fresh9": 0.69}[split]  # fmt: skip
     assert sum(k for _, k in decoys) >= floor * sum(n for n, _ in decoys), kept
 
 

@@ -102,6 +102,8 @@ KEPT = [
     "@所有人\u2005开会",  # @all is nobody
     "苏ABCDE",  # letters after a province character: a word, not a plate
     "农业部部长和常务书记来了",  # an organisation's title (部 and 务 are no surname)
+    "到时候让阿姨帮忙收一下",  # 时 is a surname, but 让 no character of a given name
+    "连班主任都知道了",  # 连: "even", not a surname here (and left out of the list)
     "你好，吃了吗？",
     "一二三四五六七八九十",  # counting, not a phone
     "过马路小心，走夜路别怕，一路平安",  # words ending in 路 that name no street
