@@ -261,6 +261,7 @@ class NameTagger:
         nothing, so it is read only up to three characters from the nearest Chinese one."""
         asked = asked or [()] * len(texts)
         out: list[tuple[list[Reading], list[float]]] = [([], [1.0] * len(a)) for a in asked]
+        questions = np.fromiter(map(bool, asked), dtype=bool, count=len(texts))
         cp, lengths, where = _near_chinese(texts)
         starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
         for batch in _batches(lengths):
@@ -270,8 +271,7 @@ class NameTagger:
             cjk = np.zeros(mask.shape, dtype=bool)
             cjk[mask] = _is_cjk(chars)
             labels = np.where(cjk, logits.argmax(axis=-1), OUT)  # names in Chinese characters only
-            questions = np.fromiter((len(asked[k]) > 0 for k in batch.tolist()), dtype=bool, count=len(batch))
-            rows = np.flatnonzero((labels != OUT).any(axis=1) | questions)
+            rows = np.flatnonzero((labels != OUT).any(axis=1) | questions[batch])
             z = logits[rows]
             name_p = 1.0 - 1.0 / np.exp(z - z[..., OUT : OUT + 1]).sum(axis=-1)  # 1 - softmax[OUT]
             for row, p in zip(rows.tolist(), name_p, strict=True):

@@ -246,7 +246,10 @@ def test_the_stage_writes_the_tagger_and_its_report(tmp_path):
 
 
 def test_the_trained_tagger_finds_names_in_chat_templates_it_never_saw(person_tagger):
-    """The stage's validation templates (a tenth of each set, kept out of training): measured
-    recall 0.84, precision 0.98 with conf/person_tagger, less a margin."""
-    v = person_tagger.meta["trained"]["validation"]
-    assert v["recall"] >= 0.75 and v["precision"] >= 0.9, v
+    """The stage's validation templates (a tenth of each set, kept out of training; hard ones: word
+    names, nicknames, brands where names stand): measured with conf/person_tagger, less a margin,
+    the tagger alone 0.895 / 0.974 and the finder as anonymize reads (rules + tagger) 0.905 / 0.956."""
+    trained = person_tagger.meta["trained"]
+    alone, finder = trained["validation"], trained["validation_with_rules"]
+    assert alone["recall"] >= 0.85 and alone["precision"] >= 0.94, alone
+    assert finder["recall"] >= 0.87 and finder["precision"] >= 0.92, finder

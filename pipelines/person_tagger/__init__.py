@@ -10,8 +10,9 @@ of Still, and its output carries nothing of anybody's chats):
 - Chat templates with slots for names, kin terms and name-like words (pipelines/person_tagger/
   chat.py, and the development splits of the labelled set, pipelines/anonymize/labelled.py),
   filled at random: how chats name people (桂花呢？, 晚点我去接明轩) and what must stay
-  (外婆, 陈皮, 雷阵雨). The labelled set's `held_out` and `fresh*` splits are never trained on; a
-  share of each template set (`validation_templates`) is kept out for the report's validation.
+  (外婆, 陈皮, 雷阵雨). The labelled set's splits outside `DEV_SPLITS` are never trained on; a
+  share of each template set (`validation_templates`) is kept out for the report's validation,
+  scored for the tagger alone and for the finder as anonymize reads (with the rules).
 
 Each character's fixed inputs come from the person-name model (conf/anonymize `person`): how likely
 it is as a surname, middle or last character of a name, and as a word of its own.
