@@ -83,12 +83,20 @@ def test_the_model_finds_names_at_their_character_offsets(ner):
 
 
 def test_a_message_longer_than_the_window_is_read_in_overlapping_windows(ner):
-    ner.max_tokens = 16  # the fixture is per module: restored below
+    window, ner.max_tokens = ner.max_tokens, 16  # the fixture is per module: restored below
     try:
         text = "我昨天见了他说下周来" * 4 + "张伟" + "今天在上海" * 2 + "王芳"
         assert [text[s.start : s.end] for s in ner.find_all([text])[0]] == ["张伟", "王芳"]
     finally:
-        ner.max_tokens = NER.max_tokens
+        ner.max_tokens = window
+
+
+def test_the_window_fits_the_models_positions(ner):
+    """conf max_tokens (128) is cut to what the model has positions for (the tiny one: 64), so a long
+    message is read in windows it can take."""
+    assert NER.max_tokens > 64 and ner.max_tokens == ner.model.config.max_position_embeddings == 64
+    text = "我昨天见了他说下周来" * 12 + "张伟"
+    assert [text[s.start : s.end] for s in ner.find_all([text])[0]] == ["张伟"]
 
 
 # ------------------------------------------------------------------------ masking with it

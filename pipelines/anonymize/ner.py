@@ -126,7 +126,9 @@ class NerModel:
             msg = f"NER model: device {device!r} ({e}); set anonymize.person.ner.device=auto"
             raise StageError(msg) from e
         s = settings
-        return cls(tokenizer, model.eval(), wanted, s.min_score, s.batch_size, s.max_tokens)
+        # a window no longer than the model has positions for (some small models have 64 or 128)
+        window = min(s.max_tokens, getattr(model.config, "max_position_embeddings", None) or s.max_tokens)
+        return cls(tokenizer, model.eval(), wanted, s.min_score, s.batch_size, window)
 
     def find_all(self, texts: Sequence[str]) -> list[list[pii.Span]]:
         """PERSON spans per text. Texts go in batches of similar length; a text longer than the
