@@ -191,15 +191,26 @@ class PersonFinder:
 
     def _vetoed(self, text: str, span: pii.Span, confidence: float) -> bool:
         """A name the tagger read that is or starts with a kin term or role (孙女, 房东刚), a word
-        too common to be a name (居然, 东西: unless the tagger is sure, 光明呢？), or the start of
-        a longer word (小孙 of 小孙子; a full name like 周杰伦 excepted)."""
+        too common to be a name (居然, 东西: unless the tagger is sure, 光明呢？), the start of a
+        longer word (小孙 of 小孙子; a full name like 周杰伦 excepted), or cut out of two words (庭医 of
+        家庭医生)."""
         m, name = self.model, text[span.start : span.end]
         if self._names_nobody(name):
             return True
         if m.words.get(name, -99.0) > self.tagger.common_word and confidence < self.tagger.word_name_score:
             return True
         longer = text[span.start : span.end + 1]
-        return span.end < len(text) and longer in m.words and longer not in m.full_names
+        if span.end < len(text) and longer in m.words and longer not in m.full_names:
+            return True
+        # both edges cut a common word: 庭医 of 家庭医生 (家庭 | 医生)
+        return (
+            span.start > 0
+            and span.end < len(text)
+            and all(
+                m.words.get(text[i - 1 : i + 1], -99.0) > self.tagger.common_word
+                for i in (span.start, span.end)
+            )
+        )
 
     def _names_nobody(self, name: str) -> bool:
         """A kin term or role, or a name that starts with one: 房东刚 of 房东刚打电话来 (房 is a

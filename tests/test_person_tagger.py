@@ -168,6 +168,13 @@ def test_the_finder_adds_the_taggers_names_to_its_rules_less_kin_terms_and_commo
     assert both.find_all([text, "", "好的"]) == [both.find(text), [], []]
 
 
+def test_a_tagger_name_cut_out_of_two_words_is_none(names_model):
+    """庭医 of 家庭医生 cuts 家庭 and 医生 in two: no name, however sure the tagger."""
+    finder = PersonFinder(names_model, FakeTagger({"庭医": 0.99, "建华": 0.99}))
+    text = "刚才家庭医生打电话，建华也来了"
+    assert [text[s.start : s.end] for s in finder.find(text)] == ["建华"]
+
+
 def test_a_given_name_that_is_an_everyday_word_needs_a_sure_tagger(names_model):
     """光明 is a word (bright) and a name: read as a name where the tagger is sure."""
 
