@@ -44,14 +44,14 @@ _BMP = 0x10000  # characters past the Basic Multilingual Plane read as UNKNOWN /
 _REACH = 3  # characters either side a label depends on: one through the first layer, two the second
 _OTHER = 0xFFFD  # how such a character reads: the replacement character (unknown, class "other")
 _BATCH_CHARS = 65536  # characters per batch (padded): bounds memory on a million messages
+WEIGHTS = ("embedding", "conv1_w", "conv1_b", "conv2_w", "conv2_b", "out_w", "out_b")
 
 
 class Reading(NamedTuple):
+    """A name the tagger read."""
+
     span: pii.Span
     confidence: float  # mean P(name) of its characters
-
-
-WEIGHTS = ("embedding", "conv1_w", "conv1_b", "conv2_w", "conv2_b", "out_w", "out_b")
 
 
 def feature_table(chars: str, rows: np.ndarray) -> np.ndarray:

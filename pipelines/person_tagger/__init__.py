@@ -23,6 +23,7 @@ runtime.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import random
 from collections import Counter
@@ -314,7 +315,4 @@ def run(cfg: DictConfig, name_model: NameModel, log=None) -> tuple[NameTagger, d
     texts = [e.text for e in validation]
     report["validation"] = score(tagger.find_all(texts), validation)
     report["validation_with_rules"] = score(PersonFinder(name_model, tagger).find_all(texts), validation)
-    tagger = NameTagger(tagger.chars, tagger.stat_chars, tagger.stat_rows, tagger.weights,
-                        c.min_score, c.common_word, c.word_name_score, c.rule_floor,
-                        meta={"trained": report})  # fmt: skip
-    return tagger, report
+    return dataclasses.replace(tagger, meta={"trained": report}), report
