@@ -221,7 +221,7 @@ class PersonFinder:
         out: list[pii.Span] = []
         for run in _RUN.finditer(text):
             out += self._segment(text, *run.span())
-        return [s for s in out if not self._names_nobody(text[s.start : s.end])]
+        return out
 
     def given_name(self, name: str) -> str | None:
         """The two-character given name of a full name (建华 of 何建华), unless it is a common word
@@ -331,7 +331,7 @@ class PersonFinder:
                     chars = last.get(text[q], _UNSEEN) if g == 1 else (
                         middle.get(text[q], _UNSEEN) + last.get(text[q + 1], _UNSEEN))  # fmt: skip
                     score = here + m.prior + first + chars + before + right[end]
-                    if score > best[end] + _TIE and text[p : a + end] not in not_names:
+                    if score > best[end] + _TIE and not self._names_nobody(text[p : a + end]):  # 房东刚
                         best[end], back[end] = score, (i, True)
                 # 苏奶奶: a title of an elder after a surname (谢谢奶奶 stays 谢谢 | 奶奶: a word)
                 for title in m.kin_titles:
